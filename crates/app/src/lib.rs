@@ -1,1 +1,59 @@
+//! Patron's use cases. Each public function here is one thing a user does (log in, create
+//! a customer, import a file...): it validates with the domain layer, calls the store, and
+//! returns domain values or an [`AppError`]. HTTP and CLI are thin callers of this layer.
 
+pub mod auth;
+pub mod customers;
+pub mod demo;
+pub mod error;
+pub mod export;
+pub mod import;
+
+pub use error::AppError;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use patron_domain::ids::{StaffId, StoreId, TenantId};
+use patron_domain::org::Role;
+use patron_store::Storage;
+use std::sync::Arc;
+
+/// Everything a use case needs: the storage and the secrets.
+#[derive(Clone)]
+pub struct App {
+    pub storage: Arc<dyn Storage>,
+    /// Key of the HMAC that protects ID-document numbers; kept outside the database.
+    pub id_hash_key: Arc<Vec<u8>>,
+    pub session_ttl: chrono::Duration,
+}
+
+impl App {
+    pub fn new(storage: Arc<dyn Storage>, id_hash_key: Vec<u8>) -> App {
+        App {
+            storage,
+            id_hash_key: Arc::new(id_hash_key),
+            session_ttl: chrono::Duration::hours(12),
+        }
+    }
+}
+
+/// Who is acting: every use case that reads or changes tenant data takes one, and every
+/// query it makes is scoped by `tenant_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actor {
+    pub tenant_id: TenantId,
+    pub staff_id: StaffId,
+    pub role: Role,
+    pub store_id: Option<StoreId>,
+    pub display_name: String,
+}
+
+/// The current time at the precision both databases keep (microseconds), so a value
+/// read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A fresh time-ordered id.
+pub fn new_uuid() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

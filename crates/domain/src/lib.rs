@@ -4,15 +4,19 @@
 //! phone and ID-document handling, card numbers, name search keys. Nothing here does
 //! I/O, reads the clock or touches a database; callers pass in "now" and secrets.
 
+pub mod card;
 pub mod card_number;
 pub mod customer;
 pub mod error;
 pub mod id_document;
 pub mod ids;
+pub mod menu;
 pub mod money;
+pub mod org;
 pub mod page;
 pub mod phone;
 pub mod search;
+pub mod timeline;
 
 pub use error::{FieldError, ValidationErrors};
 pub use money::Money;

@@ -1,0 +1,449 @@
+//! Customer use cases: create, update (JSON merge patch), get, list, till look-up,
+//! ID-number look-up, duplicate detection, merge, timeline.
+
+use crate::{Actor, App, AppError, new_uuid, now};
+use patron_domain::card_number;
+use patron_domain::customer::{Customer, CustomerInput, CustomerProfile, ValidationContext};
+use patron_domain::id_document::{IdDocument, IdDocumentKind};
+use patron_domain::ids::{CustomerId, TimelineEventId};
+use patron_domain::page::{Page, PageRequest};
+use patron_domain::phone::Phone;
+use patron_domain::search::{self, LookupQuery};
+use patron_domain::timeline::TimelineEvent;
+use patron_domain::{FieldError, ValidationErrors};
+use patron_store::{CustomerFilter, DuplicateGroup, MergeCounts};
+
+impl App {
+    /// The validation context for today.
+    pub fn validation_context(&self) -> ValidationContext<'_> {
+        ValidationContext {
+            id_hash_key: &self.id_hash_key,
+            today: now().date_naive(),
+        }
+    }
+
+    fn event(
+        &self,
+        actor: &Actor,
+        customer: CustomerId,
+        kind: &str,
+        summary: String,
+        data: serde_json::Value,
+    ) -> TimelineEvent {
+        TimelineEvent {
+            tenant_id: actor.tenant_id,
+            id: TimelineEventId(new_uuid()),
+            customer_id: customer,
+            occurred_at: now(),
+            kind: kind.into(),
+            summary,
+            data,
+            store_id: actor.store_id,
+            staff_id: Some(actor.staff_id),
+        }
+    }
+
+    /// Refuses a profile whose phone or ID number belongs to another active customer, and
+    /// references to customers that do not exist.
+    async fn check_profile(
+        &self,
+        actor: &Actor,
+        p: &CustomerProfile,
+        myself: Option<CustomerId>,
+    ) -> Result<(), AppError> {
+        let s = &self.storage;
+        if let Some(phone) = &p.phone
+            && let Some(other) = s.customer_by_phone(actor.tenant_id, phone.as_str()).await?
+            && Some(other.id) != myself
+        {
+            return Err(AppError::Conflict {
+                code: "phone_in_use",
+                field: Some("phone"),
+                message: format!(
+                    "phone {} already belongs to {} ({})",
+                    phone, other.profile.name, other.id
+                ),
+                existing: Some(other.id.0),
+            });
+        }
+        if let Some(doc) = &p.id_document
+            && let Some(other) = s.customer_by_id_hash(actor.tenant_id, &doc.hash).await?
+            && Some(other.id) != myself
+        {
+            return Err(AppError::Conflict {
+                code: "id_number_in_use",
+                field: Some("id_number"),
+                message: format!(
+                    "this ID number already belongs to {} ({})",
+                    other.profile.name, other.id
+                ),
+                existing: Some(other.id.0),
+            });
+        }
+        let mut errors = ValidationErrors::default();
+        for (field, r) in [
+            ("organization_id", p.organization_id),
+            ("referred_by", p.referred_by),
+        ] {
+            if let Some(id) = r {
+                if Some(id) == myself {
+                    errors.push(FieldError::new(
+                        field,
+                        "self_reference",
+                        "a customer cannot refer to itself",
+                    ));
+                } else if s
+                    .customer(actor.tenant_id, id)
+                    .await?
+                    .filter(|c| c.merged_into.is_none())
+                    .is_none()
+                {
+                    errors.push(FieldError::new(
+                        field,
+                        "unknown_customer",
+                        format!("no customer {id}"),
+                    ));
+                }
+            }
+        }
+        Ok(errors.into_result(())?)
+    }
+
+    /// Creates a customer from a profile as typed.
+    pub async fn create_customer(
+        &self,
+        actor: &Actor,
+        input: &CustomerInput,
+    ) -> Result<Customer, AppError> {
+        let profile = input.validate(self.validation_context(), None)?;
+        self.check_profile(actor, &profile, None).await?;
+        let at = now();
+        let customer = Customer {
+            id: CustomerId(new_uuid()),
+            tenant_id: actor.tenant_id,
+            marketing_consent_at: profile.marketing_consent.then_some(at),
+            profile,
+            level: None,
+            home_store_id: actor.store_id,
+            merged_into: None,
+            created_at: at,
+            updated_at: at,
+        };
+        self.storage
+            .insert_customers(std::slice::from_ref(&customer))
+            .await?;
+        Ok(customer)
+    }
+
+    /// A customer by id (also a merged one, whose `merged_into` says where it went).
+    pub async fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer, AppError> {
+        self.storage
+            .customer(actor.tenant_id, id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "customer" })
+    }
+
+    /// Applies a JSON merge patch (RFC 7386) to the profile: absent keys stay, `null`
+    /// clears, values replace. The whole result is validated again.
+    pub async fn update_customer(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+        patch: &serde_json::Value,
+    ) -> Result<Customer, AppError> {
+        let current = self.customer(actor, id).await?;
+        if current.merged_into.is_some() {
+            return Err(AppError::Conflict {
+                code: "customer_merged",
+                field: None,
+                message: "this customer was merged into another and can no longer be edited".into(),
+                existing: current.merged_into.map(|m| m.0),
+            });
+        }
+        let serde_json::Value::Object(changes) = patch else {
+            return Err(ValidationErrors::single(
+                "body",
+                "invalid_patch",
+                "the body must be a JSON object",
+            )
+            .into());
+        };
+        let mut merged =
+            serde_json::to_value(current.profile.to_input()).expect("input serialises");
+        let obj = merged.as_object_mut().expect("input is an object");
+        for (k, v) in changes {
+            obj.insert(k.clone(), v.clone());
+        }
+        let input: CustomerInput = serde_json::from_value(merged).map_err(|e| {
+            let msg = e.to_string();
+            let field = changes
+                .keys()
+                .find(|k| msg.contains(k.as_str()))
+                .cloned()
+                .unwrap_or_else(|| "body".into());
+            ValidationErrors::single(&field, "invalid_value", msg)
+        })?;
+        // An explicit null or empty id_number clears the document; absent keeps it.
+        let keep_id = if changes.contains_key("id_number") {
+            None
+        } else {
+            current.profile.id_document.clone()
+        };
+        let profile = input.validate(self.validation_context(), keep_id)?;
+        self.check_profile(actor, &profile, Some(id)).await?;
+        let changed = changed_fields(&current.profile, &profile);
+        let at = now();
+        let consent_at = if profile.marketing_consent != current.profile.marketing_consent {
+            Some(at)
+        } else {
+            current.marketing_consent_at
+        };
+        let updated = Customer {
+            profile,
+            marketing_consent_at: consent_at,
+            updated_at: at,
+            ..current
+        };
+        if changed.is_empty() {
+            return Ok(updated);
+        }
+        let event = self.event(
+            actor,
+            id,
+            "profile_updated",
+            format!("资料更新 / profile updated: {}", changed.join(", ")),
+            serde_json::json!({ "fields": changed }),
+        );
+        self.storage.update_customer(&updated, &event).await?;
+        Ok(updated)
+    }
+
+    /// A filtered page of customers, newest first.
+    pub async fn list_customers(
+        &self,
+        actor: &Actor,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> Result<Page<Customer>, AppError> {
+        let page = page.clamped();
+        let rows = self
+            .storage
+            .list_customers(actor.tenant_id, filter, page)
+            .await?;
+        Ok(Page::from_overfetch(rows, page))
+    }
+
+    /// The till's one search box: a phone number, a card number, or the start of a name,
+    /// its pinyin or its initials. At most `limit` customers.
+    pub async fn lookup_customers(
+        &self,
+        actor: &Actor,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<Customer>, AppError> {
+        let t = actor.tenant_id;
+        let found = match search::classify(query) {
+            LookupQuery::Number(digits) => {
+                let mut found = Vec::new();
+                if let Ok(phone) = Phone::parse(query, "q")
+                    && let Some(c) = self.storage.customer_by_phone(t, phone.as_str()).await?
+                {
+                    found.push(c);
+                }
+                if found.is_empty()
+                    && let Ok(number) = card_number::parse(&digits, "q")
+                    && let Some(c) = self.storage.customer_by_card_number(t, &number).await?
+                {
+                    found.push(c);
+                }
+                found
+            }
+            LookupQuery::Name(name) if name.is_empty() => Vec::new(),
+            LookupQuery::Name(_) => {
+                self.storage
+                    .customers_by_name_prefix(t, query.trim(), limit.clamp(1, 100))
+                    .await?
+            }
+        };
+        Ok(found)
+    }
+
+    /// Finds the customer holding an ID document (typed by a phone agent). The number is
+    /// hashed with the same key and never stored or logged.
+    pub async fn customer_by_id_number(
+        &self,
+        actor: &Actor,
+        kind: Option<&str>,
+        number: &str,
+    ) -> Result<Option<Customer>, AppError> {
+        let kind = match kind {
+            None => IdDocumentKind::ResidentId,
+            Some(k) => IdDocumentKind::parse(k).ok_or_else(|| {
+                ValidationErrors::single(
+                    "id_document_kind",
+                    "invalid_choice",
+                    format!("“{k}” is not a document kind"),
+                )
+            })?,
+        };
+        let doc = IdDocument::parse(kind, number, "id_number").map_err(ValidationErrors::from)?;
+        let hash = doc.protect(&self.id_hash_key).hash;
+        Ok(self
+            .storage
+            .customer_by_id_hash(actor.tenant_id, &hash)
+            .await?)
+    }
+
+    /// Groups of customers that look like one person (same name and birthday, or same email).
+    pub async fn duplicate_groups(&self, actor: &Actor) -> Result<Vec<DuplicateGroup>, AppError> {
+        Ok(self.storage.duplicate_groups(actor.tenant_id, 500).await?)
+    }
+
+    /// Merges `duplicate` into `survivor`: the survivor keeps its own values and takes the
+    /// duplicate's where it has none; timeline, cards, members and referrals move over;
+    /// the duplicate stays as a record pointing to the survivor.
+    pub async fn merge_customers(
+        &self,
+        actor: &Actor,
+        survivor: CustomerId,
+        duplicate: CustomerId,
+    ) -> Result<(Customer, MergeCounts), AppError> {
+        if survivor == duplicate {
+            return Err(ValidationErrors::single(
+                "duplicate_id",
+                "same_customer",
+                "cannot merge a customer into itself",
+            )
+            .into());
+        }
+        let keep = self.customer(actor, survivor).await?;
+        let dup = self.customer(actor, duplicate).await?;
+        if keep.merged_into.is_some() || dup.merged_into.is_some() {
+            return Err(AppError::Conflict {
+                code: "customer_merged",
+                field: None,
+                message: "one of these customers has already been merged".into(),
+                existing: None,
+            });
+        }
+        let mut profile = keep.profile.clone();
+        profile.absorb(&dup.profile);
+        if profile.organization_id == Some(duplicate) {
+            profile.organization_id = None;
+        }
+        if profile.referred_by == Some(duplicate) {
+            profile.referred_by = None;
+        }
+        let at = now();
+        let merged = Customer {
+            profile,
+            marketing_consent_at: keep.marketing_consent_at.or(dup.marketing_consent_at),
+            level: keep.level.clone().or(dup.level.clone()),
+            home_store_id: keep.home_store_id.or(dup.home_store_id),
+            created_at: keep.created_at.min(dup.created_at),
+            updated_at: at,
+            ..keep.clone()
+        };
+        let data = serde_json::json!({
+            "survivor": survivor, "duplicate": duplicate,
+            "duplicate_name": dup.profile.name,
+            "duplicate_phone": dup.profile.phone.as_ref().map(|p| p.masked()),
+        });
+        let e1 = self.event(
+            actor,
+            survivor,
+            "merged",
+            format!("合并了重复客户 / merged duplicate {}", dup.profile.name),
+            data.clone(),
+        );
+        let e2 = self.event(
+            actor,
+            duplicate,
+            "merged_away",
+            format!("已合并到 / merged into {}", keep.profile.name),
+            data,
+        );
+        let counts = self
+            .storage
+            .merge_customers(&merged, duplicate, &e1, &e2)
+            .await?;
+        Ok((merged, counts))
+    }
+
+    /// Newest first. When the end is reached, the customer's creation closes the list.
+    pub async fn timeline(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+        before: Option<chrono::DateTime<chrono::Utc>>,
+        limit: i64,
+    ) -> Result<Vec<TimelineEvent>, AppError> {
+        let customer = self.customer(actor, id).await?;
+        let limit = limit.clamp(1, 500);
+        let mut events = self
+            .storage
+            .timeline(actor.tenant_id, id, before, limit)
+            .await?;
+        if (events.len() as i64) < limit && before.is_none_or(|b| customer.created_at < b) {
+            events.push(TimelineEvent {
+                tenant_id: actor.tenant_id,
+                id: TimelineEventId(customer.id.0),
+                customer_id: id,
+                occurred_at: customer.created_at,
+                kind: "customer_created".into(),
+                summary: format!("建档 / customer record created: {}", customer.profile.name),
+                data: serde_json::json!({ "acquisition_source": customer.profile.acquisition_source }),
+                store_id: customer.home_store_id,
+                staff_id: None,
+            });
+        }
+        Ok(events)
+    }
+}
+
+/// Names of the profile fields that differ (for the timeline; values are not copied
+/// there so that the timeline never holds an ID number or a removed phone).
+fn changed_fields(a: &CustomerProfile, b: &CustomerProfile) -> Vec<String> {
+    let (va, vb) = (
+        serde_json::to_value(a).expect("profile"),
+        serde_json::to_value(b).expect("profile"),
+    );
+    let (oa, ob) = (
+        va.as_object().expect("object"),
+        vb.as_object().expect("object"),
+    );
+    oa.iter()
+        .filter(|(k, v)| ob.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+impl App {
+    /// Inserts many already-validated profiles in one transaction (import, demo data).
+    /// Uniqueness of phones and ID numbers is the caller's check; the database's unique
+    /// indexes refuse the whole batch if one slipped through.
+    pub async fn create_customers_bulk(
+        &self,
+        actor: &Actor,
+        profiles: Vec<CustomerProfile>,
+        home_store: Option<patron_domain::ids::StoreId>,
+    ) -> Result<Vec<Customer>, AppError> {
+        let at = now();
+        let customers: Vec<Customer> = profiles
+            .into_iter()
+            .map(|profile| Customer {
+                id: CustomerId(new_uuid()),
+                tenant_id: actor.tenant_id,
+                marketing_consent_at: profile.marketing_consent.then_some(at),
+                profile,
+                level: None,
+                home_store_id: home_store.or(actor.store_id),
+                merged_into: None,
+                created_at: at,
+                updated_at: at,
+            })
+            .collect();
+        self.storage.insert_customers(&customers).await?;
+        Ok(customers)
+    }
+}

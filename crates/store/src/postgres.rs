@@ -1,0 +1,47 @@
+//! The PostgreSQL backend: the scale-out store. The schema keeps tenant_id leading every
+//! primary and foreign key so a Citus cluster can distribute the tables by tenant.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+/// PostgreSQL storage over one connection pool.
+#[derive(Clone)]
+pub struct PgStorage {
+    pool: PgPool,
+}
+
+impl PgStorage {
+    pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(32)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and benchmarks that measure the bare database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+    async fn run_migrations(&self) -> Result<(), crate::StoreError> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+crate::shared::impl_storage!(
+    PgStorage,
+    sqlx::Postgres,
+    Backend::Postgres,
+    month_of_birthday = "CAST(EXTRACT(MONTH FROM birthday) AS INTEGER)"
+);

@@ -1,0 +1,59 @@
+//! The embedded SQLite backend: one file, WAL mode, `synchronous=FULL` (a committed
+//! transaction survives power loss), foreign keys on.
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite storage. Reads use a pool; writes use a pool of one connection so that write
+/// transactions queue in-process instead of failing with SQLITE_BUSY.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &str) -> Result<Self, crate::StoreError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .statement_cache_capacity(256);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { read, write })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+    fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+    async fn run_migrations(&self) -> Result<(), crate::StoreError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+crate::shared::impl_storage!(
+    SqliteStorage,
+    sqlx::Sqlite,
+    Backend::Sqlite,
+    month_of_birthday = "CAST(substr(birthday, 6, 2) AS INTEGER)"
+);
