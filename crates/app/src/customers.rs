@@ -447,3 +447,11 @@ impl App {
         Ok(customers)
     }
 }
+
+impl App {
+    /// The cards a customer holds.
+    pub async fn customer_cards(&self, actor: &Actor, id: CustomerId) -> Result<Vec<patron_domain::card::Card>, AppError> {
+        self.customer(actor, id).await?;
+        Ok(self.storage.cards_of_customer(actor.tenant_id, id).await?)
+    }
+}

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod org;
 
 pub use error::AppError;
 

@@ -1,0 +1,62 @@
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Auth, Json, SESSION_COOKIE, bearer_token};
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use patron_app::App;
+use patron_app::auth::LoginOutcome;
+use patron_domain::ids::{StaffId, StoreId, TenantId};
+use patron_domain::org::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The tenant's code, e.g. "demo".
+    tenant: String,
+    username: String,
+    password: String,
+}
+
+/// Logs in. The token comes back in the body (for POS and scripts) and as an HttpOnly,
+/// SameSite=Strict cookie (for browsers).
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn login(State(app): State<App>, Json(req): Json<LoginRequest>) -> ApiResult<impl IntoResponse> {
+    let out = app.login(&req.tenant, &req.username, &req.password).await?;
+    let max_age = (out.expires_at - patron_app::now()).num_seconds().max(0);
+    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", out.token);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cookie"))?);
+    Ok((headers, axum::Json(out)))
+}
+
+/// Ends the current session.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(app): State<App>, parts: Parts) -> ApiResult<impl IntoResponse> {
+    let token = bearer_token(&parts).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "not logged in"))?;
+    app.authenticate(&token).await?;
+    app.logout(&token).await?;
+    let clear = HeaderValue::from_static("patron_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]))
+}
+
+/// The logged-in staff member.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    tenant_id: TenantId,
+    staff_id: StaffId,
+    display_name: String,
+    role: Role,
+    store_id: Option<StoreId>,
+}
+
+/// Who am I?
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(Auth(a): Auth) -> axum::Json<Me> {
+    axum::Json(Me { tenant_id: a.tenant_id, staff_id: a.staff_id, display_name: a.display_name, role: a.role, store_id: a.store_id })
+}

@@ -1,0 +1,89 @@
+//! The `/api/v1` routes. Each handler is registered with `routes!` so the OpenAPI
+//! document is generated from the route table itself.
+
+mod auth;
+mod customers;
+mod health;
+mod org;
+
+use crate::error::{ApiError, ErrorBody};
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use patron_app::App;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every API route, with its OpenAPI description.
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(org::stores))
+        .routes(routes!(org::menu))
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::lookup))
+        .routes(routes!(customers::lookup_by_id_number))
+        .routes(routes!(customers::duplicates))
+        .routes(routes!(customers::get, customers::update))
+        .routes(routes!(customers::merge))
+        .routes(routes!(customers::timeline))
+        .routes(routes!(customers::cards))
+}
+
+/// Adds the document's metadata, the bearer scheme and the shared schemas.
+pub fn finish_openapi(mut doc: OpenApi) -> OpenApi {
+    doc.info.title = "Patron API".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some(
+        "Customer relationship and membership for restaurants. Log in with POST /api/v1/auth/login, then send \
+         `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`. Money is in fen."
+            .into(),
+    );
+    doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    use utoipa::{PartialSchema, ToSchema};
+    components.schemas.insert(ErrorBody::name().into(), ErrorBody::schema());
+    components.schemas.insert(crate::error::ErrorDetail::name().into(), crate::error::ErrorDetail::schema());
+    components.schemas.insert(patron_domain::FieldError::name().into(), patron_domain::FieldError::schema());
+    doc
+}
+
+/// `/openapi.json` and the API page (Swagger UI, bundled in the binary).
+pub fn docs_routes(doc: OpenApi) -> Router<App> {
+    let json = doc.to_pretty_json().expect("the OpenAPI document serialises");
+    Router::new()
+        .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }))
+        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+        .route(
+            "/docs/swagger-ui-bundle.js",
+            get(|| async { static_asset("text/javascript", include_bytes!("../../assets/vendor/swagger-ui/swagger-ui-bundle.js")) }),
+        )
+        .route(
+            "/docs/swagger-ui.css",
+            get(|| async { static_asset("text/css", include_bytes!("../../assets/vendor/swagger-ui/swagger-ui.css")) }),
+        )
+}
+
+fn static_asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], bytes).into_response()
+}
+
+const DOCS_PAGE: &str = r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Patron API</title>
+<link rel="stylesheet" href="/api/v1/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/api/v1/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: "/api/v1/openapi.json", dom_id: "#ui", persistAuthorization: true });</script>
+</body></html>"##;
+
+/// Unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

@@ -1,0 +1,108 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Body: `{"error": {"code": "...", "message": "...", "field": "...", "fields": [...],
+//! "existing_id": "..."}}`. Internal errors are logged with detail and answered with a
+//! generic message: no request can learn the database's internals.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use patron_app::AppError;
+use patron_domain::FieldError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An API error response body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for machines (`code`, `field`) and people (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`, `phone_in_use`, `not_found`.
+    pub code: String,
+    /// A sentence for a person.
+    pub message: String,
+    /// The field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every invalid field, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+    /// The record that holds a clashing value (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_id: Option<String>,
+}
+
+/// An error on its way to becoming a response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: ErrorDetail,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            detail: ErrorDetail { code: code.into(), message: message.into(), field: None, fields: vec![], existing_id: None },
+        }
+    }
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.detail.field = Some(field.into());
+        self
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Validation(v) => {
+                let first = v.0.first().map(|f| f.field.clone());
+                let message = v.to_string();
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message);
+                err.detail.field = first;
+                err.detail.fields = v.0;
+                err
+            }
+            AppError::NotFound { entity } => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{entity} not found")),
+            AppError::Conflict { code, field, message, existing } => {
+                let mut err = ApiError::new(StatusCode::CONFLICT, code, message);
+                err.detail.field = field.map(Into::into);
+                err.detail.existing_id = existing.map(|u| u.to_string());
+                err
+            }
+            AppError::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", e.to_string()),
+            AppError::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
+            AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::Store(inner) => {
+                tracing::error!(error = %inner, "store error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+            }
+            AppError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(ErrorBody { error: self.detail })).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// Response for a handler that panicked: logged, answered as a JSON 500.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged").into_response()
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
