@@ -332,7 +332,7 @@ macro_rules! impl_storage {
 
             async fn update_customer(&self, c: &Customer, event: &TimelineEvent) -> Result<()> {
                 let mut tx = self.writer().begin().await?;
-                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2")
+                let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2")
                     .bind(c.tenant_id.0)
                     .bind(c.id.0)
                     .fetch_optional(&mut *tx)
@@ -434,7 +434,8 @@ macro_rules! impl_storage {
                 if let Some(name) = f.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                     let esc = like_escape(name);
                     let lower = like_escape(&name.to_lowercase());
-                    b.push(" AND (name LIKE ").push_bind(format!("%{esc}%")).push(" ESCAPE '\\'");
+                    // LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not.
+                    b.push(" AND (LOWER(name) LIKE LOWER(").push_bind(format!("%{esc}%")).push(") ESCAPE '\\'");
                     b.push(" OR name_pinyin LIKE ").push_bind(format!("{lower}%")).push(" ESCAPE '\\'");
                     b.push(" OR name_initials LIKE ").push_bind(format!("{lower}%")).push(" ESCAPE '\\')");
                 }
@@ -443,7 +444,9 @@ macro_rules! impl_storage {
                 }
                 if let Some(tag) = &f.tag {
                     let quoted = serde_json::to_string(tag).expect("string serialises");
-                    b.push(" AND tags LIKE ").push_bind(format!("%{}%", like_escape(&quoted))).push(" ESCAPE '\\'");
+                    b.push(" AND LOWER(tags) LIKE LOWER(")
+                        .push_bind(format!("%{}%", like_escape(&quoted)))
+                        .push(") ESCAPE '\\'");
                 }
                 if let Some(v) = &f.lifecycle_stage {
                     b.push(" AND lifecycle_stage = ").push_bind(v.clone());
