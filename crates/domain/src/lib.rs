@@ -10,12 +10,14 @@ pub mod customer;
 pub mod error;
 pub mod id_document;
 pub mod ids;
+pub mod ledger;
 pub mod menu;
 pub mod money;
 pub mod org;
 pub mod page;
 pub mod phone;
 pub mod search;
+pub mod stored_value;
 pub mod timeline;
 
 pub use error::{FieldError, ValidationErrors};
