@@ -64,6 +64,8 @@ pub struct LoginOutcome {
     pub display_name: String,
     pub role: Role,
     pub tenant_id: TenantId,
+    /// The store this session works at.
+    pub store_id: Option<StoreId>,
 }
 
 /// What `patron init` creates.
@@ -179,11 +181,14 @@ impl App {
 
     /// Logs in with tenant code, username and password. The same error for every
     /// failure, so that a caller cannot probe which tenants or usernames exist.
+    /// `store_code` names the store a chain-wide staff member is working at (needed for
+    /// money at the till); staff assigned to a store always work there.
     pub async fn login(
         &self,
         tenant_code: &str,
         username: &str,
         password: &str,
+        store_code: Option<&str>,
     ) -> Result<LoginOutcome, AppError> {
         let tenant = self.storage.tenant_by_code(tenant_code.trim()).await?;
         let staff = match &tenant {
@@ -204,6 +209,25 @@ impl App {
             Some(s) if ok && s.active => s,
             _ => return Err(AppError::BadCredentials),
         };
+        let store_id = match store_code.map(str::trim).filter(|c| !c.is_empty()) {
+            None => staff.store_id,
+            Some(code) => {
+                let stores = self.storage.list_stores(staff.tenant_id).await?;
+                let store = stores.iter().find(|s| s.code == code).ok_or_else(|| {
+                    ValidationErrors::single(
+                        "store",
+                        "unknown_store",
+                        format!("no store with code {code:?}"),
+                    )
+                })?;
+                if staff.store_id.is_some_and(|own| own != store.id) {
+                    return Err(AppError::Forbidden(
+                        "you are assigned to another store".into(),
+                    ));
+                }
+                Some(store.id)
+            }
+        };
         let token = new_token(staff.tenant_id);
         let created = now();
         let session = Session {
@@ -213,6 +237,7 @@ impl App {
             kind: "session".into(),
             created_at: created,
             expires_at: created + self.session_ttl,
+            store_id,
         };
         self.storage.create_session(&session).await?;
         Ok(LoginOutcome {
@@ -222,6 +247,7 @@ impl App {
             display_name: staff.display_name,
             role: staff.role,
             tenant_id: staff.tenant_id,
+            store_id,
         })
     }
 
@@ -256,7 +282,7 @@ impl App {
             tenant_id: tenant,
             staff_id: staff.id,
             role: staff.role,
-            store_id: staff.store_id,
+            store_id: staff.store_id.or(session.store_id),
             display_name: staff.display_name,
         })
     }

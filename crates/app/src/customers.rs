@@ -450,7 +450,11 @@ impl App {
 
 impl App {
     /// The cards a customer holds.
-    pub async fn customer_cards(&self, actor: &Actor, id: CustomerId) -> Result<Vec<patron_domain::card::Card>, AppError> {
+    pub async fn customer_cards(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+    ) -> Result<Vec<patron_domain::card::Card>, AppError> {
         self.customer(actor, id).await?;
         Ok(self.storage.cards_of_customer(actor.tenant_id, id).await?)
     }

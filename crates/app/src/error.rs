@@ -24,6 +24,12 @@ pub enum AppError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    /// A wrong card PIN; `remaining` tries before spending locks.
+    #[error("wrong PIN: {remaining} tries left before the card locks")]
+    WrongPin { remaining: u32 },
+    /// Spending is locked for a while (too many wrong PINs).
+    #[error("{message}")]
+    Locked { message: String },
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]

@@ -3,12 +3,15 @@
 //! returns domain values or an [`AppError`]. HTTP and CLI are thin callers of this layer.
 
 pub mod auth;
+pub mod cards;
 pub mod customers;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod import;
 pub mod org;
+pub mod statements;
+pub mod verify;
 
 pub use error::AppError;
 
@@ -25,6 +28,8 @@ pub struct App {
     /// Key of the HMAC that protects ID-document numbers; kept outside the database.
     pub id_hash_key: Arc<Vec<u8>>,
     pub session_ttl: chrono::Duration,
+    /// Verified-PIN tokens (in memory: a restart only asks for the PIN again).
+    pub pin_tokens: Arc<cards::PinTokens>,
 }
 
 impl App {
@@ -33,6 +38,7 @@ impl App {
             storage,
             id_hash_key: Arc::new(id_hash_key),
             session_ttl: chrono::Duration::hours(12),
+            pin_tokens: Arc::new(cards::PinTokens::default()),
         }
     }
 }

@@ -11,7 +11,10 @@ impl App {
     }
 
     /// The actor's tenant's menu.
-    pub async fn menu(&self, actor: &Actor) -> Result<(Vec<MenuCategory>, Vec<MenuItem>), AppError> {
+    pub async fn menu(
+        &self,
+        actor: &Actor,
+    ) -> Result<(Vec<MenuCategory>, Vec<MenuItem>), AppError> {
         Ok(self.storage.menu(actor.tenant_id).await?)
     }
 }

@@ -14,9 +14,14 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
         return Ok(k.into_bytes());
     }
     if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading key file {}", path.display()))?;
         let key = text.trim().to_string();
-        anyhow::ensure!(key.len() >= 32, "key file {} is too short (expected 64 hex digits)", path.display());
+        anyhow::ensure!(
+            key.len() >= 32,
+            "key file {} is too short (expected 64 hex digits)",
+            path.display()
+        );
         return Ok(key.into_bytes());
     }
     let mut bytes = [0u8; 32];
@@ -26,7 +31,9 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating key file {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating key file {}", path.display()))?;
     writeln!(f, "{hex}")?;
     eprintln!(
         "note: created {} — the secret that protects ID numbers. Back it up with the database: \
@@ -63,7 +70,9 @@ pub fn init_logging(format: &str, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info,sqlx=warn" } else { "warn" };
     let filter = EnvFilter::try_from_env("PATRON_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -75,7 +84,10 @@ pub fn init_logging(format: &str, serving: bool) {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://patron.db"), "sqlite://patron.db");
     }
 }

@@ -1,22 +1,41 @@
 //! The `patron` binary: a thin command-line shell over the use cases in `patron_app`.
 
-mod config;
 mod commands;
+mod config;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "patron", version, about = "Customer relationship and membership for restaurants")]
+#[command(
+    name = "patron",
+    version,
+    about = "Customer relationship and membership for restaurants"
+)]
 struct Cli {
     /// sqlite://FILE (default sqlite://patron.db in the current directory) or postgres://...
-    #[arg(long, global = true, env = "PATRON_DATABASE_URL", default_value = "sqlite://patron.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "PATRON_DATABASE_URL",
+        default_value = "sqlite://patron.db"
+    )]
     database_url: String,
     /// File holding the secret that protects ID numbers (created on first use).
-    #[arg(long, global = true, env = "PATRON_KEY_FILE", default_value = "patron.key")]
+    #[arg(
+        long,
+        global = true,
+        env = "PATRON_KEY_FILE",
+        default_value = "patron.key"
+    )]
     key_file: std::path::PathBuf,
     /// Log format: pretty or json.
-    #[arg(long, global = true, env = "PATRON_LOG_FORMAT", default_value = "pretty")]
+    #[arg(
+        long,
+        global = true,
+        env = "PATRON_LOG_FORMAT",
+        default_value = "pretty"
+    )]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -38,6 +57,11 @@ enum Command {
     /// Export records to a file.
     #[command(subcommand)]
     Export(commands::export::Target),
+    /// Check the ledger: balances, balanced transactions, hash chains.
+    Verify,
+    /// Measure performance against a bare reference in the same run.
+    #[command(subcommand)]
+    Bench(commands::bench::Target),
 }
 
 #[tokio::main]
@@ -51,6 +75,8 @@ async fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(&cli.database_url, &cli.key_file, args).await,
         Command::Import(t) => commands::import::run(&cli.database_url, &cli.key_file, t).await,
         Command::Export(t) => commands::export::run(&cli.database_url, &cli.key_file, t).await,
+        Command::Verify => commands::verify::run(&cli.database_url, &cli.key_file).await,
+        Command::Bench(t) => commands::bench::run(&cli.database_url, &cli.key_file, t).await,
     };
     match result {
         Ok(code) => code,

@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What an amount counts: money in fen, or points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Fen,
@@ -41,7 +43,9 @@ impl Unit {
 }
 
 /// How money came in or went out at the till.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tender {
     Cash,
@@ -53,7 +57,13 @@ pub enum Tender {
 }
 
 impl Tender {
-    pub const ALL: [Tender; 5] = [Tender::Cash, Tender::BankCard, Tender::Wechat, Tender::Alipay, Tender::OtherWallet];
+    pub const ALL: [Tender; 5] = [
+        Tender::Cash,
+        Tender::BankCard,
+        Tender::Wechat,
+        Tender::Alipay,
+        Tender::OtherWallet,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Tender::Cash => "cash",
@@ -69,7 +79,9 @@ impl Tender {
 }
 
 /// The kinds of ledger account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     // Customer side (credit-normal: what the merchant owes the holder).
@@ -134,18 +146,28 @@ impl AccountKind {
     }
     pub fn normal(self) -> Normal {
         match self {
-            AccountKind::Tender | AccountKind::Discounts | AccountKind::PointsGranted => Normal::Debit,
+            AccountKind::Tender | AccountKind::Discounts | AccountKind::PointsGranted => {
+                Normal::Debit
+            }
             _ => Normal::Credit,
         }
     }
     pub fn unit(self) -> Unit {
         match self {
-            AccountKind::CardPoints | AccountKind::OrgPoints | AccountKind::PointsGranted => Unit::Points,
+            AccountKind::CardPoints | AccountKind::OrgPoints | AccountKind::PointsGranted => {
+                Unit::Points
+            }
             _ => Unit::Fen,
         }
     }
     pub fn customer_side(self) -> bool {
-        !matches!(self, AccountKind::Tender | AccountKind::Revenue | AccountKind::Discounts | AccountKind::PointsGranted)
+        !matches!(
+            self,
+            AccountKind::Tender
+                | AccountKind::Revenue
+                | AccountKind::Discounts
+                | AccountKind::PointsGranted
+        )
     }
 }
 
@@ -162,16 +184,40 @@ pub struct AccountKey {
 
 impl AccountKey {
     pub fn card(kind: AccountKind, card: CardId) -> AccountKey {
-        AccountKey { kind, card: Some(card), customer: None, store: None, tender: None }
+        AccountKey {
+            kind,
+            card: Some(card),
+            customer: None,
+            store: None,
+            tender: None,
+        }
     }
     pub fn customer(kind: AccountKind, customer: CustomerId) -> AccountKey {
-        AccountKey { kind, card: None, customer: Some(customer), store: None, tender: None }
+        AccountKey {
+            kind,
+            card: None,
+            customer: Some(customer),
+            store: None,
+            tender: None,
+        }
     }
     pub fn store(kind: AccountKind, store: StoreId) -> AccountKey {
-        AccountKey { kind, card: None, customer: None, store: Some(store), tender: None }
+        AccountKey {
+            kind,
+            card: None,
+            customer: None,
+            store: Some(store),
+            tender: None,
+        }
     }
     pub fn tender(store: StoreId, tender: Tender) -> AccountKey {
-        AccountKey { kind: AccountKind::Tender, card: None, customer: None, store: Some(store), tender: Some(tender) }
+        AccountKey {
+            kind: AccountKind::Tender,
+            card: None,
+            customer: None,
+            store: Some(store),
+            tender: Some(tender),
+        }
     }
 
     /// A deterministic account id (UUID v5 of tenant and key), so postings name accounts
@@ -232,7 +278,11 @@ pub fn check_balanced(postings: &[Posting]) -> Result<(), LedgerError> {
         return Err(LedgerError::ZeroPosting);
     }
     for unit in [Unit::Fen, Unit::Points] {
-        let excess: i128 = postings.iter().filter(|p| p.account.kind.unit() == unit).map(Posting::debit_value).sum();
+        let excess: i128 = postings
+            .iter()
+            .filter(|p| p.account.kind.unit() == unit)
+            .map(Posting::debit_value)
+            .sum();
         if excess != 0 {
             return Err(LedgerError::Unbalanced { unit, excess });
         }
@@ -242,7 +292,13 @@ pub fn check_balanced(postings: &[Posting]) -> Result<(), LedgerError> {
 
 /// The postings that undo `postings` exactly.
 pub fn reversal(postings: &[Posting]) -> Vec<Posting> {
-    postings.iter().map(|p| Posting { account: p.account, amount: -p.amount }).collect()
+    postings
+        .iter()
+        .map(|p| Posting {
+            account: p.account,
+            amount: -p.amount,
+        })
+        .collect()
 }
 
 /// The fields of an entry that its hash covers, in chain order.
@@ -316,7 +372,13 @@ mod tests {
             Posting::new(AccountKey::card(AccountKind::CardPrincipal, card), -100),
             Posting::new(AccountKey::store(AccountKind::Revenue, store), 99),
         ];
-        assert!(matches!(check_balanced(&bad), Err(LedgerError::Unbalanced { unit: Unit::Fen, excess: 1 })));
+        assert!(matches!(
+            check_balanced(&bad),
+            Err(LedgerError::Unbalanced {
+                unit: Unit::Fen,
+                excess: 1
+            })
+        ));
         // Points and money never offset each other.
         let mixed = [
             Posting::new(AccountKey::card(AccountKind::CardPoints, card), 100),
@@ -331,9 +393,15 @@ mod tests {
         let t = TenantId(Uuid::from_u128(9));
         let a = AccountKey::card(AccountKind::CardPrincipal, card);
         assert_eq!(a.account_id(t), a.account_id(t));
-        assert_ne!(a.account_id(t), AccountKey::card(AccountKind::CardBonus, card).account_id(t));
+        assert_ne!(
+            a.account_id(t),
+            AccountKey::card(AccountKind::CardBonus, card).account_id(t)
+        );
         assert_ne!(a.account_id(t), a.account_id(TenantId(Uuid::from_u128(10))));
-        assert_ne!(AccountKey::tender(store, Tender::Cash).account_id(t), AccountKey::tender(store, Tender::Wechat).account_id(t));
+        assert_ne!(
+            AccountKey::tender(store, Tender::Cash).account_id(t),
+            AccountKey::tender(store, Tender::Wechat).account_id(t)
+        );
     }
 
     #[test]
@@ -352,7 +420,16 @@ mod tests {
         };
         let h1 = entry_hash(GENESIS_HASH, &f);
         assert_eq!(h1.len(), 64);
-        assert_ne!(h1, entry_hash(GENESIS_HASH, &EntryFields { amount: 101, ..f.clone() }));
+        assert_ne!(
+            h1,
+            entry_hash(
+                GENESIS_HASH,
+                &EntryFields {
+                    amount: 101,
+                    ..f.clone()
+                }
+            )
+        );
         assert_ne!(h1, entry_hash(&h1, &f), "the previous hash is covered");
     }
 

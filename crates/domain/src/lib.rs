@@ -17,6 +17,7 @@ pub mod org;
 pub mod page;
 pub mod phone;
 pub mod search;
+pub mod settings;
 pub mod stored_value;
 pub mod timeline;
 

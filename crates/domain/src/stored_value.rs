@@ -25,15 +25,24 @@ pub struct TopUpRules {
 impl Default for TopUpRules {
     /// Realistic defaults: 300→+30, 1,000→+150, 3,000→+500, 10,000→+2,000.
     fn default() -> Self {
-        let t = |a, b| BonusTier { min_amount: Money::from_yuan(a), bonus: Money::from_yuan(b) };
-        TopUpRules { tiers: vec![t(300, 30), t(1_000, 150), t(3_000, 500), t(10_000, 2_000)], exact_amounts_only: false }
+        let t = |a, b| BonusTier {
+            min_amount: Money::from_yuan(a),
+            bonus: Money::from_yuan(b),
+        };
+        TopUpRules {
+            tiers: vec![t(300, 30), t(1_000, 150), t(3_000, 500), t(10_000, 2_000)],
+            exact_amounts_only: false,
+        }
     }
 }
 
 impl TopUpRules {
     pub fn new(mut tiers: Vec<BonusTier>, exact_amounts_only: bool) -> Self {
         tiers.sort_by_key(|t| t.min_amount);
-        TopUpRules { tiers, exact_amounts_only }
+        TopUpRules {
+            tiers,
+            exact_amounts_only,
+        }
     }
 
     /// The bonus a top-up of `amount` earns: the highest tier it reaches (or matches
@@ -80,21 +89,34 @@ pub enum SplitError {
 /// Rounding rule (proportional): the bonus part is `amount × bonus / (principal + bonus)`
 /// rounded **down** to the fen, and the principal part is the rest. So the principal part
 /// never exceeds the principal balance and the bonus part never exceeds the bonus balance.
-pub fn split_spend(rule: SplitRule, amount: Money, principal: Money, bonus: Money) -> Result<Split, SplitError> {
+pub fn split_spend(
+    rule: SplitRule,
+    amount: Money,
+    principal: Money,
+    bonus: Money,
+) -> Result<Split, SplitError> {
     if amount.fen() <= 0 {
         return Err(SplitError::NotPositive);
     }
     let total = principal.fen() + bonus.fen();
     if amount.fen() > total {
-        return Err(SplitError::Insufficient { available: Money::from_fen(total), wanted: amount });
+        return Err(SplitError::Insufficient {
+            available: Money::from_fen(total),
+            wanted: amount,
+        });
     }
     let a = amount.fen();
     let bonus_part = match rule {
-        SplitRule::Proportional => (i128::from(a) * i128::from(bonus.fen()) / i128::from(total)) as i64,
+        SplitRule::Proportional => {
+            (i128::from(a) * i128::from(bonus.fen()) / i128::from(total)) as i64
+        }
         SplitRule::PrincipalFirst => (a - principal.fen()).max(0),
         SplitRule::BonusFirst => a.min(bonus.fen()),
     };
-    Ok(Split { principal: Money::from_fen(a - bonus_part), bonus: Money::from_fen(bonus_part) })
+    Ok(Split {
+        principal: Money::from_fen(a - bonus_part),
+        bonus: Money::from_fen(bonus_part),
+    })
 }
 
 /// A tenant's policy on single-purpose prepaid cards.
@@ -122,8 +144,12 @@ impl PrepaidPolicy {
     };
 
     /// No caps (a merchant outside those rules, e.g. "deposit 10,000 get 2,000").
-    pub const UNCAPPED: PrepaidPolicy =
-        PrepaidPolicy { anonymous_cap: None, registered_cap: None, real_name_from: None, retention_years: 5 };
+    pub const UNCAPPED: PrepaidPolicy = PrepaidPolicy {
+        anonymous_cap: None,
+        registered_cap: None,
+        real_name_from: None,
+        retention_years: 5,
+    };
 }
 
 impl Default for PrepaidPolicy {
@@ -135,9 +161,13 @@ impl Default for PrepaidPolicy {
 /// Which rule refused a top-up, so the cashier can say why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyRefusal {
-    #[error("an anonymous card may hold at most {cap}; after this top-up it would hold {would_hold}")]
+    #[error(
+        "an anonymous card may hold at most {cap}; after this top-up it would hold {would_hold}"
+    )]
     AnonymousCap { cap: Money, would_hold: Money },
-    #[error("a registered card may hold at most {cap}; after this top-up it would hold {would_hold}")]
+    #[error(
+        "a registered card may hold at most {cap}; after this top-up it would hold {would_hold}"
+    )]
     RegisteredCap { cap: Money, would_hold: Money },
     #[error("a single purchase of {threshold} or more needs a registered (real-name) card")]
     RealNameRequired { threshold: Money },
@@ -155,7 +185,13 @@ impl PolicyRefusal {
 }
 
 /// Checks a top-up of `amount` (plus `bonus`) onto a card holding `balance`.
-pub fn check_top_up(policy: &PrepaidPolicy, registered: bool, balance: Money, amount: Money, bonus: Money) -> Result<(), PolicyRefusal> {
+pub fn check_top_up(
+    policy: &PrepaidPolicy,
+    registered: bool,
+    balance: Money,
+    amount: Money,
+    bonus: Money,
+) -> Result<(), PolicyRefusal> {
     if !registered
         && let Some(threshold) = policy.real_name_from
         && amount >= threshold
@@ -164,8 +200,12 @@ pub fn check_top_up(policy: &PrepaidPolicy, registered: bool, balance: Money, am
     }
     let would_hold = balance + amount + bonus;
     match (registered, policy.anonymous_cap, policy.registered_cap) {
-        (false, Some(cap), _) if would_hold > cap => Err(PolicyRefusal::AnonymousCap { cap, would_hold }),
-        (true, _, Some(cap)) if would_hold > cap => Err(PolicyRefusal::RegisteredCap { cap, would_hold }),
+        (false, Some(cap), _) if would_hold > cap => {
+            Err(PolicyRefusal::AnonymousCap { cap, would_hold })
+        }
+        (true, _, Some(cap)) if would_hold > cap => {
+            Err(PolicyRefusal::RegisteredCap { cap, would_hold })
+        }
         _ => Ok(()),
     }
 }
@@ -202,18 +242,42 @@ mod tests {
         assert_eq!((s.principal, s.bonus), (y(1_000), y(100)));
         let s = split_spend(SplitRule::BonusFirst, y(200), y(1_000), y(150)).unwrap();
         assert_eq!((s.principal, s.bonus), (y(50), y(150)));
-        assert!(matches!(split_spend(SplitRule::Proportional, y(1_151), y(1_000), y(150)), Err(SplitError::Insufficient { .. })));
-        assert_eq!(split_spend(SplitRule::Proportional, Money::ZERO, y(1), y(1)), Err(SplitError::NotPositive));
+        assert!(matches!(
+            split_spend(SplitRule::Proportional, y(1_151), y(1_000), y(150)),
+            Err(SplitError::Insufficient { .. })
+        ));
+        assert_eq!(
+            split_spend(SplitRule::Proportional, Money::ZERO, y(1), y(1)),
+            Err(SplitError::NotPositive)
+        );
     }
 
     #[test]
     fn policy() {
         let p = PrepaidPolicy::CHINA_DEFAULT;
         assert_eq!(check_top_up(&p, false, y(900), y(100), Money::ZERO), Ok(()));
-        assert_eq!(check_top_up(&p, false, y(900), y(100), y(1)).unwrap_err().code(), "anonymous_card_cap");
-        assert_eq!(check_top_up(&p, true, y(0), y(10_000), y(2_000)).unwrap_err().code(), "registered_card_cap");
-        assert_eq!(check_top_up(&p, false, y(0), y(10_000), Money::ZERO).unwrap_err().code(), "real_name_required");
-        assert_eq!(check_top_up(&PrepaidPolicy::UNCAPPED, false, y(0), y(10_000), y(2_000)), Ok(()));
+        assert_eq!(
+            check_top_up(&p, false, y(900), y(100), y(1))
+                .unwrap_err()
+                .code(),
+            "anonymous_card_cap"
+        );
+        assert_eq!(
+            check_top_up(&p, true, y(0), y(10_000), y(2_000))
+                .unwrap_err()
+                .code(),
+            "registered_card_cap"
+        );
+        assert_eq!(
+            check_top_up(&p, false, y(0), y(10_000), Money::ZERO)
+                .unwrap_err()
+                .code(),
+            "real_name_required"
+        );
+        assert_eq!(
+            check_top_up(&PrepaidPolicy::UNCAPPED, false, y(0), y(10_000), y(2_000)),
+            Ok(())
+        );
     }
 
     proptest! {

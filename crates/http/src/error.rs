@@ -47,7 +47,13 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            detail: ErrorDetail { code: code.into(), message: message.into(), field: None, fields: vec![], existing_id: None },
+            detail: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                field: None,
+                fields: vec![],
+                existing_id: None,
+            },
         }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -62,28 +68,59 @@ impl From<AppError> for ApiError {
             AppError::Validation(v) => {
                 let first = v.0.first().map(|f| f.field.clone());
                 let message = v.to_string();
-                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message);
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    message,
+                );
                 err.detail.field = first;
                 err.detail.fields = v.0;
                 err
             }
-            AppError::NotFound { entity } => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{entity} not found")),
-            AppError::Conflict { code, field, message, existing } => {
+            AppError::NotFound { entity } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{entity} not found"),
+            ),
+            AppError::Conflict {
+                code,
+                field,
+                message,
+                existing,
+            } => {
                 let mut err = ApiError::new(StatusCode::CONFLICT, code, message);
                 err.detail.field = field.map(Into::into);
                 err.detail.existing_id = existing.map(|u| u.to_string());
                 err
             }
-            AppError::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", e.to_string()),
-            AppError::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
+            AppError::BadCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", e.to_string())
+            }
+            AppError::Unauthenticated => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+            }
             AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::WrongPin { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "wrong_pin", e.to_string()).with_field("pin")
+            }
+            AppError::Locked { message } => {
+                ApiError::new(StatusCode::LOCKED, "card_locked", message)
+            }
             AppError::Store(inner) => {
                 tracing::error!(error = %inner, "store error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; it has been logged",
+                )
             }
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; it has been logged",
+                )
             }
         }
     }
@@ -93,7 +130,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, Json(ErrorBody { error: self.detail })).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         res
     }
@@ -102,7 +142,12 @@ impl IntoResponse for ApiError {
 /// Response for a handler that panicked: logged, answered as a JSON 500.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged").into_response()
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; it has been logged",
+    )
+    .into_response()
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

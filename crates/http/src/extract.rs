@@ -29,9 +29,11 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
     let status = rej.status();
     let text = rej.body_text();
     match rej {
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
         JsonRejection::JsonDataError(_) => {
             // serde names the field in its message ("unknown field `x`", "invalid type ... at line").
             let field = text.split('`').nth(1).map(str::to_string);
@@ -39,10 +41,14 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
             e.detail.field = field;
             e
         }
-        JsonRejection::JsonSyntaxError(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", text),
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than 1 MiB")
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", text)
         }
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than 1 MiB",
+        ),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", text),
     }
 }
@@ -56,7 +62,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e: QueryRejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+            })
     }
 }
 
@@ -69,7 +77,13 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e: PathRejection| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such record ({})", e.body_text())))
+            .map_err(|e: PathRejection| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no such record ({})", e.body_text()),
+                )
+            })
     }
 }
 
@@ -79,8 +93,13 @@ pub struct Auth(pub Actor);
 
 /// The raw token of the request, for logout.
 pub fn bearer_token(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
+    if let Some(v) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
     {
         return Some(t.trim().to_string());
     }
@@ -102,7 +121,11 @@ impl FromRequestParts<App> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in first: send Authorization: Bearer <token>")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "log in first: send Authorization: Bearer <token>",
+            )
         })?;
         Ok(Auth(app.authenticate(&token).await?))
     }

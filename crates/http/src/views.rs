@@ -75,7 +75,10 @@ impl From<Customer> for CustomerView {
             company: p.company,
             work_phone: p.work_phone,
             credit_rating: p.credit_rating.map(|x| x.as_str().into()),
-            id_document: p.id_document.map(|d| IdDocumentView { kind: d.kind, masked: d.masked }),
+            id_document: p.id_document.map(|d| IdDocumentView {
+                kind: d.kind,
+                masked: d.masked,
+            }),
             email: p.email,
             address: p.address,
             organization_id: p.organization_id,

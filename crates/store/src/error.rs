@@ -12,6 +12,15 @@ pub enum StoreError {
     MissingReference(String),
     #[error("record not found")]
     NotFound,
+    /// A balance would fall below its floor: the statement refused the change.
+    #[error("insufficient balance in account {account}")]
+    Insufficient { account: uuid::Uuid },
+    /// The idempotency key was used before for a different request.
+    #[error("idempotency key reused for a different request")]
+    IdempotencyMismatch,
+    /// The transaction was reversed already.
+    #[error("already reversed")]
+    AlreadyReversed,
     /// A stored value this version cannot read: a bug or a hand edit.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

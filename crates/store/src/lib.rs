@@ -11,6 +11,8 @@
 //! A method is one database transaction: the use cases never hold a transaction open.
 
 mod error;
+pub mod ledger;
+mod ledger_shared;
 mod rows;
 mod shared;
 
@@ -52,6 +54,8 @@ pub struct Session {
     pub kind: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The store chosen at login (for chain-wide staff).
+    pub store_id: Option<patron_domain::ids::StoreId>,
 }
 
 /// Filters for the customer list; all optional, combined with AND.
@@ -95,7 +99,7 @@ pub struct MergeCounts {
 /// The one interface the use cases see. Implemented by both backends; the same test
 /// suite (`tests/storage.rs`) runs against each.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: ledger::LedgerStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies the backend's pending migrations.
     async fn migrate(&self) -> Result<()>;
@@ -129,6 +133,12 @@ pub trait Storage: Send + Sync + 'static {
     // Customers.
     /// Inserts new customers in one transaction (one or a batch of thousands).
     async fn insert_customers(&self, customers: &[Customer]) -> Result<()>;
+    /// Starts a bulk insert of customers that stays one transaction across many
+    /// [`CustomerImport::write`] calls (a file import): nothing is visible to other
+    /// readers until [`CustomerImport::commit`], and dropping the writer without
+    /// committing rolls every row back. On SQLite it holds the one write connection, so
+    /// other writes queue until it ends.
+    async fn begin_customer_import(&self) -> Result<Box<dyn CustomerImport>>;
     /// Replaces a customer's stored fields and appends the timeline event, atomically.
     async fn update_customer(&self, c: &Customer, event: &TimelineEvent) -> Result<()>;
     async fn customer(&self, tenant: TenantId, id: CustomerId) -> Result<Option<Customer>>;
@@ -202,6 +212,19 @@ pub trait Storage: Send + Sync + 'static {
     // Menu.
     async fn insert_menu(&self, categories: &[MenuCategory], items: &[MenuItem]) -> Result<()>;
     async fn menu(&self, tenant: TenantId) -> Result<(Vec<MenuCategory>, Vec<MenuItem>)>;
+}
+
+/// An open bulk insert of customers (see [`Storage::begin_customer_import`]). The one
+/// exception to "one store method = one transaction": an import of a million rows must
+/// be all-or-nothing without being held in memory at once.
+#[async_trait]
+pub trait CustomerImport: Send {
+    /// Inserts new customers (in multi-row INSERTs of a few hundred rows) inside the
+    /// open transaction. A unique or foreign-key violation fails the call; the caller
+    /// should then drop the writer, which rolls everything back.
+    async fn write(&mut self, customers: &[Customer]) -> Result<()>;
+    /// Commits every row written so far.
+    async fn commit(self: Box<Self>) -> Result<()>;
 }
 
 /// Opens the database a URL names: `sqlite://path` (or a bare path ending in .db) or

@@ -3,7 +3,7 @@
 
 use crate::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
-use patron_domain::card::{Card, CardMedium, CardStatus};
+use patron_domain::card::{Card, CardKinds, CardMedium, CardStatus};
 use patron_domain::customer::{
     AcquisitionSource, AgeBand, ChurnReason, CreditRating, Customer, CustomerProfile, CustomerType,
     Gender, LifecycleStage,
@@ -299,6 +299,10 @@ impl TryFrom<TimelineRow> for TimelineEvent {
     }
 }
 
+/// Card columns, in `CardRow` order.
+pub(crate) const CARD_COLS: &str = "tenant_id, id, number, customer_id, medium, status, issued_at, kinds, store_id, pin_hash, \
+    pin_failures, pin_locked_until, pool_to_org, replaced_by";
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct CardRow {
     pub tenant_id: Uuid,
@@ -308,6 +312,13 @@ pub(crate) struct CardRow {
     pub medium: String,
     pub status: String,
     pub issued_at: DateTime<Utc>,
+    pub kinds: String,
+    pub store_id: Option<Uuid>,
+    pub pin_hash: Option<String>,
+    pub pin_failures: i32,
+    pub pin_locked_until: Option<DateTime<Utc>>,
+    pub pool_to_org: bool,
+    pub replaced_by: Option<Uuid>,
 }
 impl TryFrom<CardRow> for Card {
     type Error = StoreError;
@@ -320,6 +331,13 @@ impl TryFrom<CardRow> for Card {
             medium: code("card.medium", &r.medium, CardMedium::parse)?,
             status: code("card.status", &r.status, CardStatus::parse)?,
             issued_at: r.issued_at,
+            kinds: CardKinds::from_db(&r.kinds),
+            store_id: r.store_id.map(StoreId),
+            pin_hash: r.pin_hash,
+            pin_failures: r.pin_failures,
+            pin_locked_until: r.pin_locked_until,
+            pool_to_org: r.pool_to_org,
+            replaced_by: r.replaced_by.map(CardId),
         })
     }
 }

@@ -101,7 +101,7 @@ macro_rules! impl_storage {
     ($ty:ty, $db:ty, $backend:expr, month_of_birthday = $month:literal) => {
         use $crate::rows::*;
         use $crate::shared::{customer_cols, like_escape, push_customer, BATCH};
-        use $crate::{Backend, CustomerFilter, DuplicateGroup, MergeCounts, Result, Session, Storage, StoreError};
+        use $crate::{Backend, CustomerFilter, CustomerImport, DuplicateGroup, MergeCounts, Result, Session, Storage, StoreError};
         use chrono::{DateTime, Utc};
         use patron_domain::card::Card;
         use patron_domain::customer::Customer;
@@ -137,6 +137,40 @@ macro_rules! impl_storage {
             b.push($crate::shared::customer_update_clause());
             b.build().execute(&mut **tx).await?;
             Ok(())
+        }
+
+        /// The transaction of a bulk import ([`Storage::begin_customer_import`]); rolled
+        /// back by sqlx when dropped uncommitted.
+        struct BulkCustomerImport {
+            tx: sqlx::Transaction<'static, $db>,
+            /// SQLite: the writer pool and the pragmas to restore after the commit.
+            restore: Option<(sqlx::Pool<$db>, Vec<String>)>,
+        }
+
+        #[async_trait::async_trait]
+        impl CustomerImport for BulkCustomerImport {
+            async fn write(&mut self, list: &[Customer]) -> Result<()> {
+                for chunk in list.chunks(BATCH) {
+                    let verb = if $backend == Backend::Sqlite { "INSERT OR FAIL" } else { "INSERT" };
+                    let mut b = QueryBuilder::<$db>::new(verb);
+                    b.push(concat!(" INTO customers (", customer_cols!(), ") "));
+                    b.push_values(chunk, |mut row, c| push_customer!(row, c));
+                    b.build().execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn commit(self: Box<Self>) -> Result<()> {
+                self.tx.commit().await?;
+                if let Some((pool, pragmas)) = self.restore {
+                    for p in pragmas {
+                        // Built from integers read from SQLite itself: nothing to inject.
+                        sqlx::query(sqlx::AssertSqlSafe(p)).execute(&pool).await?;
+                    }
+                    sqlx::query("PRAGMA shrink_memory").execute(&pool).await?;
+                }
+                Ok(())
+            }
         }
 
         fn customers(rows: Vec<CustomerRow>) -> Result<Vec<Customer>> {
@@ -268,7 +302,8 @@ macro_rules! impl_storage {
 
             async fn create_session(&self, s: &Session) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO sessions (tenant_id, token_hash, staff_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO sessions (tenant_id, token_hash, staff_id, kind, created_at, expires_at, store_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(s.tenant_id.0)
                 .bind(&s.token_hash)
@@ -276,27 +311,31 @@ macro_rules! impl_storage {
                 .bind(&s.kind)
                 .bind(s.created_at)
                 .bind(s.expires_at)
+                .bind(s.store_id.map(|x| x.0))
                 .execute(self.writer())
                 .await?;
                 Ok(())
             }
 
             async fn session(&self, tenant: TenantId, token_hash: &str) -> Result<Option<Session>> {
-                let row: Option<(uuid::Uuid, String, uuid::Uuid, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-                    "SELECT tenant_id, token_hash, staff_id, kind, created_at, expires_at FROM sessions \
-                     WHERE tenant_id = $1 AND token_hash = $2",
-                )
-                .bind(tenant.0)
-                .bind(token_hash)
-                .fetch_optional(self.reader())
-                .await?;
-                Ok(row.map(|(t, h, s, k, c, e)| Session {
+                #[allow(clippy::type_complexity)]
+                let row: Option<(uuid::Uuid, String, uuid::Uuid, String, DateTime<Utc>, DateTime<Utc>, Option<uuid::Uuid>)> =
+                    sqlx::query_as(
+                        "SELECT tenant_id, token_hash, staff_id, kind, created_at, expires_at, store_id FROM sessions \
+                         WHERE tenant_id = $1 AND token_hash = $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(token_hash)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(|(t, h, s, k, c, e, st)| Session {
                     tenant_id: TenantId(t),
                     token_hash: h,
                     staff_id: StaffId(s),
                     kind: k,
                     created_at: c,
                     expires_at: e,
+                    store_id: st.map(patron_domain::ids::StoreId),
                 }))
             }
 
@@ -328,6 +367,18 @@ macro_rules! impl_storage {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn begin_customer_import(&self) -> Result<Box<dyn CustomerImport>> {
+                let mut conn = self.writer().acquire().await?;
+                if $backend == Backend::Sqlite {
+                    conn.close_on_drop();
+                    sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA cache_size = -524288").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
+                }
+                let tx = sqlx::Transaction::begin(conn, None).await?;
+                Ok(Box::new(BulkCustomerImport { tx, restore: None }))
             }
 
             async fn update_customer(&self, c: &Customer, event: &TimelineEvent) -> Result<()> {
@@ -632,8 +683,10 @@ macro_rules! impl_storage {
             async fn insert_cards(&self, cards: &[Card]) -> Result<()> {
                 let mut tx = self.writer().begin().await?;
                 for chunk in cards.chunks(BATCH) {
-                    let mut b =
-                        QueryBuilder::<$db>::new("INSERT INTO cards (tenant_id, id, number, customer_id, medium, status, issued_at) ");
+                    let mut b = QueryBuilder::<$db>::new(
+                        "INSERT INTO cards (tenant_id, id, number, customer_id, medium, status, issued_at, kinds, store_id, pin_hash, \
+                         pool_to_org, status_changed_at) ",
+                    );
                     b.push_values(chunk, |mut row, c| {
                         row.push_bind(c.tenant_id.0)
                             .push_bind(c.id.0)
@@ -641,6 +694,11 @@ macro_rules! impl_storage {
                             .push_bind(c.customer_id.map(|x| x.0))
                             .push_bind(c.medium.as_str())
                             .push_bind(c.status.as_str())
+                            .push_bind(c.issued_at)
+                            .push_bind(c.kinds.to_db())
+                            .push_bind(c.store_id.map(|x| x.0))
+                            .push_bind(c.pin_hash.clone())
+                            .push_bind(c.pool_to_org)
                             .push_bind(c.issued_at);
                     });
                     b.build().execute(&mut *tx).await?;
@@ -650,10 +708,11 @@ macro_rules! impl_storage {
             }
 
             async fn cards_of_customer(&self, tenant: TenantId, customer: CustomerId) -> Result<Vec<Card>> {
-                let rows: Vec<CardRow> = sqlx::query_as(
-                    "SELECT tenant_id, id, number, customer_id, medium, status, issued_at FROM cards \
-                     WHERE tenant_id = $1 AND customer_id = $2 ORDER BY issued_at",
-                )
+                let sql = format!(
+                    "SELECT {} FROM cards WHERE tenant_id = $1 AND customer_id = $2 ORDER BY issued_at",
+                    $crate::rows::CARD_COLS
+                );
+                let rows: Vec<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(tenant.0)
                 .bind(customer.0)
                 .fetch_all(self.reader())

@@ -57,3 +57,14 @@ crate::shared::impl_storage!(
     Backend::Sqlite,
     month_of_birthday = "CAST(substr(birthday, 6, 2) AS INTEGER)"
 );
+
+mod ledger_impl {
+    use super::*;
+    use crate::ledger::{AccountRecord, EntryRecord, TxnRecord};
+    use crate::rows::CardRow;
+    use crate::{Result, StoreError};
+    use chrono::{DateTime, Utc};
+    use patron_domain::card::Card;
+    use patron_domain::ids::TenantId;
+    crate::ledger_shared::impl_ledger_storage!(SqliteStorage, sqlx::Sqlite);
+}

@@ -182,15 +182,15 @@ fn event(t: TenantId, c: CustomerId, occurred_at: DateTime<Utc>, kind: &str) -> 
 }
 
 fn card(t: TenantId, payload: &str, customer: Option<CustomerId>, issued: DateTime<Utc>) -> Card {
-    Card {
-        tenant_id: t,
-        id: CardId(new_id()),
-        number: card_number::with_check_digit(payload),
-        customer_id: customer,
-        medium: CardMedium::Physical,
-        status: CardStatus::Active,
-        issued_at: issued,
-    }
+    Card::new(
+        t,
+        CardId(new_id()),
+        card_number::with_check_digit(payload),
+        customer,
+        CardMedium::Physical,
+        CardStatus::Active,
+        issued,
+    )
 }
 
 fn ids(list: &[Customer]) -> Vec<CustomerId> {
@@ -316,6 +316,7 @@ async fn sessions_round_trip(s: &dyn Storage) {
         kind: "session".into(),
         created_at: created,
         expires_at: created + Duration::hours(8),
+        store_id: None,
     };
     s.create_session(&session).await.unwrap();
     assert_eq!(
@@ -1075,6 +1076,7 @@ async fn tenant_isolation(s: &dyn Storage) {
         kind: "session".into(),
         created_at: now(),
         expires_at: now() + Duration::hours(1),
+        store_id: None,
     };
     s.create_session(&session).await.unwrap();
     let full = full_customer(s, a.id).await;

@@ -47,13 +47,26 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
     };
     let started = std::time::Instant::now();
     let report = app
-        .import_customers(&actor, &a.file, ImportOptions { skip_bad_rows: a.skip_bad_rows }, &progress)
+        .import_customers(
+            &actor,
+            &a.file,
+            ImportOptions {
+                skip_bad_rows: a.skip_bad_rows,
+            },
+            &progress,
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{}: {}", a.file.display(), super::explain(&e)))?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     for e in report.rejected.iter().take(200) {
-        eprintln!("{}:{}: {}: {}", a.file.display(), e.line, e.field, e.message);
+        eprintln!(
+            "{}:{}: {}: {}",
+            a.file.display(),
+            e.line,
+            e.field,
+            e.message
+        );
     }
     if report.rejected.len() > 200 {
         eprintln!("... and {} more problems", report.rejected.len() - 200);
@@ -74,7 +87,9 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
         report.imported as f64 / secs.max(1e-9)
     );
     if bad_lines > 0 && !a.skip_bad_rows {
-        eprintln!("nothing was imported because {bad_lines} rows are bad; fix them, or use --skip-bad-rows --rejects FILE");
+        eprintln!(
+            "nothing was imported because {bad_lines} rows are bad; fix them, or use --skip-bad-rows --rejects FILE"
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -39,9 +39,16 @@ pub async fn run(url: &str, key: &Path, a: Args) -> anyhow::Result<ExitCode> {
         Ok(out) => {
             println!(
                 "created tenant {} ({}), store {} ({}), owner {}",
-                out.tenant.code, out.tenant.name, out.store.code, out.store.name, out.owner.username
+                out.tenant.code,
+                out.tenant.name,
+                out.store.code,
+                out.store.name,
+                out.owner.username
             );
-            println!("log in with tenant \"{}\", username \"{}\" and the password you chose", out.tenant.code, out.owner.username);
+            println!(
+                "log in with tenant \"{}\", username \"{}\" and the password you chose",
+                out.tenant.code, out.owner.username
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -28,7 +28,9 @@ pub async fn run(url: &str, key: &Path, a: Args) -> anyhow::Result<ExitCode> {
              or fill the demo chain with `patron demo` (or `patron serve --demo`)."
         );
     }
-    let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("listening on {}", a.listen))?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
     println!("patron listening on http://{addr}");
@@ -44,7 +46,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

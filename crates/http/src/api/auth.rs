@@ -18,18 +18,37 @@ pub struct LoginRequest {
     tenant: String,
     username: String,
     password: String,
+    /// The code of the store you are working at (chain-wide staff); optional.
+    store: Option<String>,
 }
 
 /// Logs in. The token comes back in the body (for POS and scripts) and as an HttpOnly,
 /// SameSite=Strict cookie (for browsers).
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn login(State(app): State<App>, Json(req): Json<LoginRequest>) -> ApiResult<impl IntoResponse> {
-    let out = app.login(&req.tenant, &req.username, &req.password).await?;
+pub async fn login(
+    State(app): State<App>,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let out = app
+        .login(
+            &req.tenant,
+            &req.username,
+            &req.password,
+            req.store.as_deref(),
+        )
+        .await?;
     let max_age = (out.expires_at - patron_app::now()).num_seconds().max(0);
-    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", out.token);
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
+        out.token
+    );
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cookie"))?);
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cookie"))?,
+    );
     Ok((headers, axum::Json(out)))
 }
 
@@ -37,10 +56,13 @@ pub async fn login(State(app): State<App>, Json(req): Json<LoginRequest>) -> Api
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(app): State<App>, parts: Parts) -> ApiResult<impl IntoResponse> {
-    let token = bearer_token(&parts).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "not logged in"))?;
+    let token = bearer_token(&parts).ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "not logged in")
+    })?;
     app.authenticate(&token).await?;
     app.logout(&token).await?;
-    let clear = HeaderValue::from_static("patron_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let clear =
+        HeaderValue::from_static("patron_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]))
 }
 
@@ -58,5 +80,11 @@ pub struct Me {
 #[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(Auth(a): Auth) -> axum::Json<Me> {
-    axum::Json(Me { tenant_id: a.tenant_id, staff_id: a.staff_id, display_name: a.display_name, role: a.role, store_id: a.store_id })
+    axum::Json(Me {
+        tenant_id: a.tenant_id,
+        staff_id: a.staff_id,
+        display_name: a.display_name,
+        role: a.role,
+        store_id: a.store_id,
+    })
 }

@@ -41,10 +41,16 @@ pub struct ListParams {
 /// Lists customers, newest first.
 #[utoipa::path(get, path = "/customers", tag = "customers", security(("bearer" = [])), params(ListParams),
     responses((status = 200, body = CustomerPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn list(State(app): State<App>, Auth(a): Auth, Query(p): Query<ListParams>) -> ApiResult<axum::Json<CustomerPage>> {
+pub async fn list(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::Json<CustomerPage>> {
     let filter = CustomerFilter {
         name: p.name,
-        phone_prefix: p.phone.map(|s| s.chars().filter(char::is_ascii_digit).collect()),
+        phone_prefix: p
+            .phone
+            .map(|s| s.chars().filter(char::is_ascii_digit).collect()),
         tag: p.tag,
         lifecycle_stage: p.lifecycle_stage,
         customer_type: p.customer_type,
@@ -56,7 +62,10 @@ pub async fn list(State(app): State<App>, Auth(a): Auth, Query(p): Query<ListPar
         created_to: p.created_to,
         include_merged: false,
     };
-    let page = PageRequest { page: p.page.unwrap_or(1), per_page: p.per_page.unwrap_or(50) };
+    let page = PageRequest {
+        page: p.page.unwrap_or(1),
+        per_page: p.per_page.unwrap_or(50),
+    };
     let result = app.list_customers(&a, &filter, page).await?;
     Ok(axum::Json(CustomerPage {
         items: result.items.into_iter().map(Into::into).collect(),
@@ -69,7 +78,11 @@ pub async fn list(State(app): State<App>, Auth(a): Auth, Query(p): Query<ListPar
 /// Creates a customer. 409 `phone_in_use` / `id_number_in_use` names the existing customer.
 #[utoipa::path(post, path = "/customers", tag = "customers", security(("bearer" = [])), request_body = CustomerInput,
     responses((status = 201, body = CustomerView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(State(app): State<App>, Auth(a): Auth, Json(input): Json<CustomerInput>) -> ApiResult<(StatusCode, axum::Json<CustomerView>)> {
+pub async fn create(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(input): Json<CustomerInput>,
+) -> ApiResult<(StatusCode, axum::Json<CustomerView>)> {
     let c = app.create_customer(&a, &input).await?;
     Ok((StatusCode::CREATED, axum::Json(c.into())))
 }
@@ -78,7 +91,11 @@ pub async fn create(State(app): State<App>, Auth(a): Auth, Json(input): Json<Cus
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", security(("bearer" = [])),
     params(("id" = String, Path, description = "customer id")),
     responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody)))]
-pub async fn get(State(app): State<App>, Auth(a): Auth, Path(id): Path<CustomerId>) -> ApiResult<axum::Json<CustomerView>> {
+pub async fn get(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<CustomerId>,
+) -> ApiResult<axum::Json<CustomerView>> {
     Ok(axum::Json(app.customer(&a, id).await?.into()))
 }
 
@@ -93,7 +110,9 @@ pub async fn update(
     Path(id): Path<CustomerId>,
     Json(patch): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<CustomerView>> {
-    Ok(axum::Json(app.update_customer(&a, id, &patch).await?.into()))
+    Ok(axum::Json(
+        app.update_customer(&a, id, &patch).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -108,8 +127,14 @@ pub struct LookupParams {
 /// The till's search box.
 #[utoipa::path(get, path = "/customers/lookup", tag = "customers", security(("bearer" = [])), params(LookupParams),
     responses((status = 200, body = Vec<CustomerView>), (status = 400, body = ErrorBody)))]
-pub async fn lookup(State(app): State<App>, Auth(a): Auth, Query(p): Query<LookupParams>) -> ApiResult<axum::Json<Vec<CustomerView>>> {
-    let found = app.lookup_customers(&a, &p.q, p.limit.unwrap_or(20)).await?;
+pub async fn lookup(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Query(p): Query<LookupParams>,
+) -> ApiResult<axum::Json<Vec<CustomerView>>> {
+    let found = app
+        .lookup_customers(&a, &p.q, p.limit.unwrap_or(20))
+        .await?;
     Ok(axum::Json(found.into_iter().map(Into::into).collect()))
 }
 
@@ -124,15 +149,25 @@ pub struct IdNumberLookup {
 /// Finds the customer holding an ID document. A POST so the number stays out of URLs and logs.
 #[utoipa::path(post, path = "/customers/lookup-by-id-number", tag = "customers", security(("bearer" = [])), request_body = IdNumberLookup,
     responses((status = 200, body = CustomerView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn lookup_by_id_number(State(app): State<App>, Auth(a): Auth, Json(b): Json<IdNumberLookup>) -> ApiResult<axum::Json<CustomerView>> {
-    let c = app.customer_by_id_number(&a, b.id_document_kind.as_deref(), &b.id_number).await?;
-    c.map(|c| axum::Json(c.into())).ok_or_else(|| patron_app::AppError::NotFound { entity: "customer" }.into())
+pub async fn lookup_by_id_number(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(b): Json<IdNumberLookup>,
+) -> ApiResult<axum::Json<CustomerView>> {
+    let c = app
+        .customer_by_id_number(&a, b.id_document_kind.as_deref(), &b.id_number)
+        .await?;
+    c.map(|c| axum::Json(c.into()))
+        .ok_or_else(|| patron_app::AppError::NotFound { entity: "customer" }.into())
 }
 
 /// Groups of customers that look like the same person.
 #[utoipa::path(get, path = "/customers/duplicates", tag = "customers", security(("bearer" = [])),
     responses((status = 200, body = Vec<DuplicateGroup>)))]
-pub async fn duplicates(State(app): State<App>, Auth(a): Auth) -> ApiResult<axum::Json<Vec<DuplicateGroup>>> {
+pub async fn duplicates(
+    State(app): State<App>,
+    Auth(a): Auth,
+) -> ApiResult<axum::Json<Vec<DuplicateGroup>>> {
     Ok(axum::Json(app.duplicate_groups(&a).await?))
 }
 
@@ -161,7 +196,10 @@ pub async fn merge(
     Json(b): Json<MergeRequest>,
 ) -> ApiResult<axum::Json<MergeResponse>> {
     let (survivor, moved) = app.merge_customers(&a, id, b.duplicate_id).await?;
-    Ok(axum::Json(MergeResponse { survivor: survivor.into(), moved }))
+    Ok(axum::Json(MergeResponse {
+        survivor: survivor.into(),
+        moved,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -183,13 +221,20 @@ pub async fn timeline(
     Path(id): Path<CustomerId>,
     Query(p): Query<TimelineParams>,
 ) -> ApiResult<axum::Json<Vec<TimelineEvent>>> {
-    Ok(axum::Json(app.timeline(&a, id, p.before, p.limit.unwrap_or(50)).await?))
+    Ok(axum::Json(
+        app.timeline(&a, id, p.before, p.limit.unwrap_or(50))
+            .await?,
+    ))
 }
 
 /// The customer's cards.
 #[utoipa::path(get, path = "/customers/{id}/cards", tag = "customers", security(("bearer" = [])),
     params(("id" = String, Path, description = "customer id")),
     responses((status = 200, body = Vec<Card>), (status = 404, body = ErrorBody)))]
-pub async fn cards(State(app): State<App>, Auth(a): Auth, Path(id): Path<CustomerId>) -> ApiResult<axum::Json<Vec<Card>>> {
+pub async fn cards(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<CustomerId>,
+) -> ApiResult<axum::Json<Vec<Card>>> {
     Ok(axum::Json(app.customer_cards(&a, id).await?))
 }

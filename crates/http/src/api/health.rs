@@ -17,6 +17,13 @@ pub struct Health {
 /// Liveness and database check (no authentication).
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health), (status = 500, body = crate::error::ErrorBody)))]
 pub async fn health(State(app): State<App>) -> ApiResult<Json<Health>> {
-    app.storage.ping().await.map_err(patron_app::AppError::from)?;
-    Ok(Json(Health { status: "ok", backend: format!("{:?}", app.storage.backend()).to_lowercase(), version: env!("CARGO_PKG_VERSION") }))
+    app.storage
+        .ping()
+        .await
+        .map_err(patron_app::AppError::from)?;
+    Ok(Json(Health {
+        status: "ok",
+        backend: format!("{:?}", app.storage.backend()).to_lowercase(),
+        version: env!("CARGO_PKG_VERSION"),
+    }))
 }

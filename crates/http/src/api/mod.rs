@@ -2,6 +2,7 @@
 //! document is generated from the route table itself.
 
 mod auth;
+mod cards;
 mod customers;
 mod health;
 mod org;
@@ -34,6 +35,24 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(customers::merge))
         .routes(routes!(customers::timeline))
         .routes(routes!(customers::cards))
+        .routes(routes!(cards::issue))
+        .routes(routes!(cards::by_number))
+        .routes(routes!(cards::get))
+        .routes(routes!(cards::top_up))
+        .routes(routes!(cards::top_up_preview))
+        .routes(routes!(cards::spend))
+        .routes(routes!(cards::transfer))
+        .routes(routes!(cards::adjust))
+        .routes(routes!(cards::reverse))
+        .routes(routes!(cards::set_pin))
+        .routes(routes!(cards::verify_pin))
+        .routes(routes!(cards::freeze))
+        .routes(routes!(cards::unfreeze))
+        .routes(routes!(cards::replace))
+        .routes(routes!(cards::close))
+        .routes(routes!(cards::statement))
+        .routes(routes!(cards::liability))
+        .routes(routes!(cards::get_settings, cards::put_settings))
 }
 
 /// Adds the document's metadata, the bearer scheme and the shared schemas.
@@ -47,32 +66,65 @@ pub fn finish_openapi(mut doc: OpenApi) -> OpenApi {
     );
     doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
     use utoipa::{PartialSchema, ToSchema};
-    components.schemas.insert(ErrorBody::name().into(), ErrorBody::schema());
-    components.schemas.insert(crate::error::ErrorDetail::name().into(), crate::error::ErrorDetail::schema());
-    components.schemas.insert(patron_domain::FieldError::name().into(), patron_domain::FieldError::schema());
+    components
+        .schemas
+        .insert(ErrorBody::name().into(), ErrorBody::schema());
+    components.schemas.insert(
+        crate::error::ErrorDetail::name().into(),
+        crate::error::ErrorDetail::schema(),
+    );
+    components.schemas.insert(
+        patron_domain::FieldError::name().into(),
+        patron_domain::FieldError::schema(),
+    );
     doc
 }
 
 /// `/openapi.json` and the API page (Swagger UI, bundled in the binary).
 pub fn docs_routes(doc: OpenApi) -> Router<App> {
-    let json = doc.to_pretty_json().expect("the OpenAPI document serialises");
+    let json = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
     Router::new()
-        .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }),
+        )
         .route("/docs", get(|| async { Html(DOCS_PAGE) }))
         .route(
             "/docs/swagger-ui-bundle.js",
-            get(|| async { static_asset("text/javascript", include_bytes!("../../assets/vendor/swagger-ui/swagger-ui-bundle.js")) }),
+            get(|| async {
+                static_asset(
+                    "text/javascript",
+                    include_bytes!("../../assets/vendor/swagger-ui/swagger-ui-bundle.js"),
+                )
+            }),
         )
         .route(
             "/docs/swagger-ui.css",
-            get(|| async { static_asset("text/css", include_bytes!("../../assets/vendor/swagger-ui/swagger-ui.css")) }),
+            get(|| async {
+                static_asset(
+                    "text/css",
+                    include_bytes!("../../assets/vendor/swagger-ui/swagger-ui.css"),
+                )
+            }),
         )
 }
 
 fn static_asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], bytes).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 const DOCS_PAGE: &str = r##"<!doctype html>

@@ -28,7 +28,9 @@ pub async fn fresh(db: Db) -> Option<(Arc<dyn Storage>, Option<Box<dyn std::any:
             let (s, guard) = patron_store::testing::fresh_sqlite().await;
             Some((s, Some(Box::new(guard))))
         }
-        Db::Postgres => patron_store::testing::fresh_postgres().await.map(|s| (s, None)),
+        Db::Postgres => patron_store::testing::fresh_postgres()
+            .await
+            .map(|s| (s, None)),
     }
 }
 
@@ -39,11 +41,22 @@ pub async fn spawn(db: Db) -> Option<TestApp> {
     let init = app.init_tenant(init_request("t1")).await.expect("init");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(patron_http::serve(app.clone(), listener, std::future::pending()));
+    tokio::spawn(patron_http::serve(
+        app.clone(),
+        listener,
+        std::future::pending(),
+    ));
     let base = format!("http://{addr}/api/v1");
     let client = Client::new();
     let token = login(&client, &base, "t1").await;
-    Some(TestApp { base, client, token, app, tenant_id: init.tenant.id, _guard: guard })
+    Some(TestApp {
+        base,
+        client,
+        token,
+        app,
+        tenant_id: init.tenant.id,
+        _guard: guard,
+    })
 }
 
 pub fn init_request(code: &str) -> InitRequest {
@@ -61,21 +74,38 @@ pub fn init_request(code: &str) -> InitRequest {
 pub async fn login(client: &Client, base: &str, tenant: &str) -> String {
     let res = client
         .post(format!("{base}/auth/login"))
-        .json(&json!({"tenant": tenant, "username": "owner", "password": "correct horse battery"}))
+        .json(&json!({"tenant": tenant, "username": "owner", "password": "correct horse battery", "store": "main"}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 impl TestApp {
-    pub async fn req(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.req_as(&self.token, method, path, body).await
     }
 
-    pub async fn req_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut rb = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+    pub async fn req_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -109,7 +139,11 @@ impl TestApp {
 pub async fn decode(res: Response) -> (StatusCode, Value) {
     let status = res.status();
     let text = res.text().await.unwrap();
-    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, v)
 }
 

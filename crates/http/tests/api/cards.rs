@@ -1,0 +1,501 @@
+//! Cards, stored value and the ledger through the API, on both backends.
+
+use crate::support::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+crate::both_backends!(
+    top_up_spend_and_exact_split,
+    pin_lockout,
+    idempotency_and_insufficient_funds,
+    reversal_transfer_replace_close,
+    prepaid_policy_and_self_top_up,
+    concurrent_spends_never_overdraw,
+);
+
+async fn member_card(t: &TestApp, phone: &str) -> (String, String) {
+    let customer = t.customer(json!({"name": "储值客", "phone": phone})).await;
+    let (s, c) = t
+        .post("/cards", json!({"customer_id": customer, "pin": "246810"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert_eq!(c["balances"]["principal"], 0);
+    (customer, c["id"].as_str().unwrap().to_string())
+}
+
+fn key() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+async fn top_up(t: &TestApp, card: &str, fen: i64) -> Value {
+    let (s, r) = t
+        .post(
+            &format!("/cards/{card}/top-ups"),
+            json!({"amount": fen, "tender": "cash", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r
+}
+
+async fn verify_clean(t: &TestApp) {
+    let report = t.app.verify_ledger().await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert!(report.entries > 0);
+}
+
+async fn top_up_spend_and_exact_split(t: TestApp) {
+    let (customer, card) = member_card(&t, "13800000001").await;
+    let (_, p) = t.get("/top-up-preview?amount=100000").await;
+    assert_eq!(p["bonus"], 15000, "1,000 yuan earns the 150 tier");
+    let r = top_up(&t, &card, 100_000).await;
+    assert_eq!(
+        (
+            r["after"]["principal"].as_i64(),
+            r["after"]["bonus"].as_i64()
+        ),
+        (Some(100_000), Some(15_000))
+    );
+    assert_eq!(r["before"]["principal"], 0);
+    let (s, r) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 28_600, "pin": "246810", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    // Proportional: bonus = floor(28600 × 15000 / 115000) = 3730, principal the rest.
+    assert_eq!(
+        (
+            r["details"]["principal"].as_i64(),
+            r["details"]["bonus"].as_i64()
+        ),
+        (Some(24_870), Some(3_730))
+    );
+    assert_eq!(
+        (
+            r["after"]["principal"].as_i64(),
+            r["after"]["bonus"].as_i64()
+        ),
+        (Some(75_130), Some(11_270))
+    );
+    // Statement in three forms.
+    let (_, st) = t.get(&format!("/cards/{card}/statement")).await;
+    assert_eq!(st["lines"].as_array().unwrap().len(), 4);
+    let last = |which: &str| {
+        st["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|l| l["balance"] == which)
+            .unwrap()["balance_after"]
+            .clone()
+    };
+    assert_eq!(
+        (last("principal"), last("bonus")),
+        (json!(75_130), json!(11_270))
+    );
+    let csv = t
+        .client
+        .get(format!("{}/cards/{card}/statement?format=csv", t.base))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.starts_with('\u{feff}') && csv.contains("751.30"),
+        "{csv}"
+    );
+    let html = t
+        .client
+        .get(format!("{}/cards/{card}/statement?format=html", t.base))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("751.30") && html.contains("对账单"));
+    // Liability: 751.30 principal + 112.70 bonus outstanding.
+    let (_, l) = t.get("/reports/liability").await;
+    let sum = |kind: &str| {
+        l.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == kind)
+            .map(|r| r["amount"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!((sum("card_principal"), sum("card_bonus")), (75_130, 11_270));
+    // The timeline shows the money.
+    let (_, tl) = t.get(&format!("/customers/{customer}/timeline")).await;
+    let kinds: Vec<&str> = tl
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(&kinds[..3], ["spend", "top_up", "card_issued"]);
+    // Card look-up by number at the till.
+    let number = st["card"]["number"].as_str().unwrap();
+    let (s, c) = t.get(&format!("/cards/by-number?number={number}")).await;
+    assert_eq!((s, c["id"].as_str()), (StatusCode::OK, Some(card.as_str())));
+    verify_clean(&t).await;
+}
+
+async fn pin_lockout(t: TestApp) {
+    let (_, card) = member_card(&t, "13800000002").await;
+    top_up(&t, &card, 30_000).await;
+    for i in 0..4 {
+        let (s, e) = t
+            .post(
+                &format!("/cards/{card}/spends"),
+                json!({"amount": 100, "pin": "000000", "idempotency_key": key()}),
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("wrong_pin")),
+            "try {i}"
+        );
+    }
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 100, "pin": "000000", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::LOCKED, Some("card_locked"))
+    );
+    // Even the right PIN is refused while locked.
+    let (s, _) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 100, "pin": "246810", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::LOCKED);
+    let (_, c) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(c["balances"]["principal"], 30_000, "nothing was spent");
+    // Without a PIN at all: 422.
+    let (_, card2) = member_card(&t, "13800000003").await;
+    top_up(&t, &card2, 30_000).await;
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card2}/spends"),
+            json!({"amount": 100, "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+    );
+    // A verified-PIN token stands for the PIN.
+    let (s, tok) = t
+        .post(
+            &format!("/cards/{card2}/pin-verification"),
+            json!({"pin": "246810"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t
+        .post(
+            &format!("/cards/{card2}/spends"),
+            json!({"amount": 100, "pin_token": tok["pin_token"], "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // The token is bound to its card.
+    let (s, _) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 100, "pin_token": tok["pin_token"], "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::LOCKED);
+}
+
+async fn idempotency_and_insufficient_funds(t: TestApp) {
+    let (_, card) = member_card(&t, "13800000004").await;
+    let k = key();
+    let body = json!({"amount": 50_000, "tender": "wechat", "idempotency_key": k});
+    let (_, first) = t
+        .post(&format!("/cards/{card}/top-ups"), body.clone())
+        .await;
+    let (s, again) = t.post(&format!("/cards/{card}/top-ups"), body).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(again["txn_id"], first["txn_id"]);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["after"], first["after"]);
+    let (_, c) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(c["balances"]["principal"], 50_000, "charged once");
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card}/top-ups"),
+            json!({"amount": 60_000, "tender": "wechat", "idempotency_key": k}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+    // Spending more than the card holds: refused, nothing changes.
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 6_000_000, "pin": "246810", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("insufficient_balance"))
+    );
+    // Negative, zero and absurd amounts are refused.
+    for amount in [-1, 0, 100_000_000_001_i64] {
+        let (s, _) = t
+            .post(
+                &format!("/cards/{card}/spends"),
+                json!({"amount": amount, "pin": "246810", "idempotency_key": key()}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{amount}");
+    }
+    let (_, c) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(c["balances"]["principal"], 50_000);
+    assert_eq!(c["balances"]["bonus"], 3_000);
+    verify_clean(&t).await;
+}
+
+async fn reversal_transfer_replace_close(t: TestApp) {
+    let (_, card) = member_card(&t, "13800000005").await;
+    let (customer, _) = (
+        t.get(&format!("/cards/{card}")).await.1["customer_id"].clone(),
+        (),
+    );
+    top_up(&t, &card, 100_000).await;
+    let (_, spend) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 10_000, "pin": "246810", "idempotency_key": key()}),
+        )
+        .await;
+    let txn = spend["txn_id"].as_str().unwrap();
+    let (s, r) = t
+        .post(
+            &format!("/transactions/{txn}/reversal"),
+            json!({"reason": "点错了", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (
+            r["after"]["principal"].as_i64(),
+            r["after"]["bonus"].as_i64()
+        ),
+        (Some(100_000), Some(15_000))
+    );
+    let (s, e) = t
+        .post(
+            &format!("/transactions/{txn}/reversal"),
+            json!({"reason": "again", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_reversed"))
+    );
+    let (s, _) = t
+        .post(
+            &format!("/transactions/{txn}/reversal"),
+            json!({"reason": "", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
+    // A second card of the same holder; transfer 200 yuan to it.
+    let (s, c2) = t
+        .post("/cards", json!({"customer_id": customer, "pin": "135790"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let card2 = c2["id"].as_str().unwrap().to_string();
+    let (s, r) = t
+        .post(&format!("/cards/{card}/transfers"), json!({"to_card_id": card2, "amount": 23_000, "pin": "246810", "idempotency_key": key()}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, c2) = t.get(&format!("/cards/{card2}")).await;
+    assert_eq!(
+        c2["balances"]["principal"].as_i64().unwrap() + c2["balances"]["bonus"].as_i64().unwrap(),
+        23_000
+    );
+    // Report lost and replace: the balances move; the old card is refused.
+    let (s, rep) = t
+        .post(
+            &format!("/cards/{card}/replacement"),
+            json!({"idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rep}");
+    let new_card = rep["new_card"]["card"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| rep["new_card"]["id"].as_str().unwrap().to_string());
+    assert_eq!(
+        rep["new_card"]["balances"]["principal"].as_i64().unwrap()
+            + rep["new_card"]["balances"]["bonus"].as_i64().unwrap(),
+        92_000
+    );
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 100, "pin": "246810", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("card_lost"))
+    );
+    // Close with refund: only the principal comes back.
+    let (_, before) = t.get(&format!("/cards/{new_card}")).await;
+    let principal = before["balances"]["principal"].as_i64().unwrap();
+    let (s, r) = t
+        .post(
+            &format!("/cards/{new_card}/closure"),
+            json!({"refund_tender": "cash", "reason": "客户退卡", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["details"]["refunded_principal"].as_i64(), Some(principal));
+    assert_eq!(
+        (
+            r["after"]["principal"].as_i64(),
+            r["after"]["bonus"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    let (_, c) = t.get(&format!("/cards/{new_card}")).await;
+    assert_eq!(c["status"], "closed");
+    // Freeze / unfreeze.
+    let (s, c) = t.post(&format!("/cards/{card2}/freeze"), json!({})).await;
+    assert_eq!((s, c["status"].as_str()), (StatusCode::OK, Some("frozen")));
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card2}/spends"),
+            json!({"amount": 100, "pin": "135790", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("card_frozen"))
+    );
+    let (s, _) = t.post(&format!("/cards/{card2}/unfreeze"), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    verify_clean(&t).await;
+}
+
+async fn prepaid_policy_and_self_top_up(t: TestApp) {
+    // Anonymous card: at most 1,000 yuan including the bonus.
+    let (s, anon) = t.post("/cards", json!({"pin": "111111"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let anon = anon["id"].as_str().unwrap();
+    let (s, e) = t
+        .post(
+            &format!("/cards/{anon}/top-ups"),
+            json!({"amount": 100_000, "tender": "cash", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("anonymous_card_cap"))
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anonymous")
+    );
+    let (_, c) = t.get(&format!("/cards/{anon}")).await;
+    assert_eq!(c["balances"]["principal"], 0);
+    // A card cannot be topped up with stored value (its own or another's).
+    let (s, _) = t
+        .post(
+            &format!("/cards/{anon}/top-ups"),
+            json!({"amount": 100, "tender": "stored_value", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // Registered cards: at most 5,000 yuan; a tenant can lift the cap.
+    let (_, card) = member_card(&t, "13800000006").await;
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card}/top-ups"),
+            json!({"amount": 1_000_000, "tender": "bank_card", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("registered_card_cap"))
+    );
+    let (_, mut settings) = t.get("/settings").await;
+    settings["prepaid"] = json!({"anonymous_cap": null, "registered_cap": null, "real_name_from": null, "retention_years": 5});
+    let (s, _) = t
+        .req(reqwest::Method::PUT, "/settings", Some(settings))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let r = top_up(&t, &card, 1_000_000).await;
+    assert_eq!(r["details"]["bonus"], 200_000, "deposit 10,000 get 2,000");
+}
+
+async fn concurrent_spends_never_overdraw(t: TestApp) {
+    let (_, card) = member_card(&t, "13800000007").await;
+    top_up(&t, &card, 30_000).await; // 300 yuan + 30 bonus = 33,000 fen
+    let (_, tok) = t
+        .post(
+            &format!("/cards/{card}/pin-verification"),
+            json!({"pin": "246810"}),
+        )
+        .await;
+    let token = tok["pin_token"].as_str().unwrap().to_string();
+    // 32 simultaneous spends of 15 yuan: exactly 22 fit in 330 yuan.
+    let mut handles = Vec::new();
+    for _ in 0..32 {
+        let (client, base, auth, card, token) = (
+            t.client.clone(),
+            t.base.clone(),
+            t.token.clone(),
+            card.clone(),
+            token.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            client
+                .post(format!("{base}/cards/{card}/spends"))
+                .bearer_auth(auth)
+                .json(&json!({"amount": 1_500, "pin_token": token, "idempotency_key": uuid::Uuid::now_v7().to_string()}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        let s = h.await.unwrap();
+        if s == StatusCode::OK {
+            ok += 1;
+        } else {
+            assert_eq!(s, StatusCode::CONFLICT);
+        }
+    }
+    assert_eq!(ok, 22);
+    let (_, c) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(
+        c["balances"]["principal"].as_i64().unwrap() + c["balances"]["bonus"].as_i64().unwrap(),
+        0
+    );
+    verify_clean(&t).await;
+}

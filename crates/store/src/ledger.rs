@@ -1,0 +1,202 @@
+//! The ledger's storage: the only code that writes balances.
+//!
+//! [`LedgerStore::post`] is one database transaction that (1) records the business
+//! transaction under its idempotency key, (2) applies any card changes, (3) changes each
+//! account's cached balance with a single statement that refuses to go below the
+//! account's floor, (4) appends one entry per account with its balance after and a hash
+//! chaining it to the tenant's previous entry. Either all of it happens or none.
+
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use patron_domain::card::{Card, CardStatus};
+use patron_domain::ids::{CardId, CustomerId, StaffId, StoreId, TenantId};
+use patron_domain::ledger::{AccountKey, Unit};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A business transaction (top-up, spend, refund, transfer, adjustment, expiry, reversal...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TxnRecord {
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub id: Uuid,
+    pub kind: String,
+    #[serde(skip)]
+    pub idempotency_key: String,
+    /// Hash of the request that created it: the same key with another request is refused.
+    #[serde(skip)]
+    pub request_hash: String,
+    pub card_id: Option<CardId>,
+    pub customer_id: Option<CustomerId>,
+    pub store_id: Option<StoreId>,
+    pub staff_id: Option<StaffId>,
+    pub approver_id: Option<StaffId>,
+    /// The transaction this one reverses.
+    pub reverses: Option<Uuid>,
+    pub reason: Option<String>,
+    pub memo: String,
+    /// Kind-specific details (amounts before/after, split, bonus tier...).
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One posting to write: the account, its change, and the floor to give the account if
+/// this posting creates it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PostingSpec {
+    pub key: AccountKey,
+    pub amount: i64,
+    pub floor: Option<i64>,
+}
+
+/// A change to a card made in the same database transaction as the postings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CardChange {
+    Insert(Card),
+    Status {
+        card: CardId,
+        status: CardStatus,
+        replaced_by: Option<CardId>,
+    },
+}
+
+/// A stored ledger entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryRecord {
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub seq: i64,
+    pub txn_id: Uuid,
+    pub account_id: Uuid,
+    pub unit: Unit,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub staff_id: Option<StaffId>,
+    pub store_id: Option<StoreId>,
+    pub created_at: DateTime<Utc>,
+    pub memo: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A ledger account with its cached balance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountRecord {
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub id: Uuid,
+    pub key: AccountKey,
+    pub balance: i64,
+    pub floor: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a post did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostOutcome {
+    Posted {
+        entries: Vec<EntryRecord>,
+    },
+    /// The idempotency key was seen before with the same request: nothing was written.
+    Replayed {
+        txn: Box<TxnRecord>,
+    },
+}
+
+/// Result of one wrong or right PIN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PinState {
+    pub failures: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Liability of one kind of customer-side account at one store.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LiabilityRow {
+    pub store_id: Option<StoreId>,
+    pub kind: String,
+    pub amount: i64,
+}
+
+#[async_trait]
+#[allow(clippy::too_many_arguments)] // record_pin_attempt: one atomic statement's inputs
+pub trait LedgerStore: Send + Sync {
+    /// Posts a transaction (see the module doc). Errors: `Insufficient` when a balance
+    /// would fall below its floor, `IdempotencyMismatch` when the key was used for another
+    /// request, `AlreadyReversed`.
+    async fn post(
+        &self,
+        txn: &TxnRecord,
+        changes: &[CardChange],
+        postings: &[PostingSpec],
+    ) -> Result<PostOutcome>;
+    async fn txn(&self, tenant: TenantId, id: Uuid) -> Result<Option<TxnRecord>>;
+    async fn txn_by_key(
+        &self,
+        tenant: TenantId,
+        idempotency_key: &str,
+    ) -> Result<Option<TxnRecord>>;
+    async fn txn_entries(&self, tenant: TenantId, txn: Uuid) -> Result<Vec<EntryRecord>>;
+    /// The transaction that reversed `txn`, if any.
+    async fn reversal_of(&self, tenant: TenantId, txn: Uuid) -> Result<Option<TxnRecord>>;
+    async fn card(&self, tenant: TenantId, id: CardId) -> Result<Option<Card>>;
+    async fn card_by_number(&self, tenant: TenantId, number: &str) -> Result<Option<Card>>;
+    async fn set_card_status(
+        &self,
+        tenant: TenantId,
+        id: CardId,
+        status: CardStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn set_card_pin(&self, tenant: TenantId, id: CardId, pin_hash: &str) -> Result<()>;
+    /// Records a PIN attempt; `max_failures` wrong ones in a row lock the card until `lock_until`.
+    async fn record_pin_attempt(
+        &self,
+        tenant: TenantId,
+        card: CardId,
+        success: bool,
+        at: DateTime<Utc>,
+        staff: Option<StaffId>,
+        store: Option<StoreId>,
+        max_failures: i32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<PinState>;
+    async fn accounts(&self, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<AccountRecord>>;
+    /// Entries of the given accounts, oldest first, within `[from, to)`.
+    async fn account_entries(
+        &self,
+        tenant: TenantId,
+        accounts: &[Uuid],
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<EntryRecord>>;
+    /// Transactions by id (for statements).
+    async fn txns(&self, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<TxnRecord>>;
+    /// Outstanding customer-side balances per store and account kind, as of `as_of`.
+    async fn liability(&self, tenant: TenantId, as_of: DateTime<Utc>) -> Result<Vec<LiabilityRow>>;
+    /// Tenant settings as JSON (absent = defaults).
+    async fn settings(&self, tenant: TenantId) -> Result<Option<serde_json::Value>>;
+    async fn save_settings(
+        &self,
+        tenant: TenantId,
+        settings: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    // For `patron verify`: everything, in pages.
+    async fn all_accounts(&self, tenant: TenantId) -> Result<Vec<AccountRecord>>;
+    async fn entries_after(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<EntryRecord>>;
+    async fn txn_ids_after(
+        &self,
+        tenant: TenantId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>>;
+    async fn ledger_head(&self, tenant: TenantId) -> Result<Option<(i64, String)>>;
+}

@@ -1,0 +1,618 @@
+//! The ledger's SQL, shared by both backends like `shared.rs` (see there for why a macro).
+
+use crate::StoreError;
+use crate::ledger::{AccountRecord, EntryRecord, TxnRecord};
+use chrono::{DateTime, Utc};
+use patron_domain::ids::{CardId, CustomerId, StaffId, StoreId, TenantId};
+use patron_domain::ledger::{AccountKey, AccountKind, Tender, Unit};
+use uuid::Uuid;
+
+pub(crate) const TXN_COLS: &str = "tenant_id, id, kind, idempotency_key, request_hash, card_id, customer_id, store_id, \
+    staff_id, approver_id, reverses_txn_id, reason, memo, data, created_at";
+pub(crate) const ENTRY_COLS: &str = "tenant_id, seq, txn_id, account_id, unit, amount, balance_after, staff_id, store_id, created_at, memo, prev_hash, hash";
+pub(crate) const ACCOUNT_COLS: &str =
+    "tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at";
+
+fn corrupt(what: &str, v: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {v:?}"))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TxnRow {
+    tenant_id: Uuid,
+    id: Uuid,
+    kind: String,
+    idempotency_key: String,
+    request_hash: String,
+    card_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    approver_id: Option<Uuid>,
+    reverses_txn_id: Option<Uuid>,
+    reason: Option<String>,
+    memo: String,
+    data: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<TxnRow> for TxnRecord {
+    type Error = StoreError;
+    fn try_from(r: TxnRow) -> Result<Self, StoreError> {
+        Ok(TxnRecord {
+            tenant_id: TenantId(r.tenant_id),
+            id: r.id,
+            kind: r.kind,
+            idempotency_key: r.idempotency_key,
+            request_hash: r.request_hash,
+            card_id: r.card_id.map(CardId),
+            customer_id: r.customer_id.map(CustomerId),
+            store_id: r.store_id.map(StoreId),
+            staff_id: r.staff_id.map(StaffId),
+            approver_id: r.approver_id.map(StaffId),
+            reverses: r.reverses_txn_id,
+            reason: r.reason,
+            memo: r.memo,
+            data: serde_json::from_str(&r.data)
+                .map_err(|_| corrupt("ledger_txns.data", &r.data))?,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EntryRow {
+    tenant_id: Uuid,
+    seq: i64,
+    txn_id: Uuid,
+    account_id: Uuid,
+    unit: String,
+    amount: i64,
+    balance_after: i64,
+    staff_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    memo: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl TryFrom<EntryRow> for EntryRecord {
+    type Error = StoreError;
+    fn try_from(r: EntryRow) -> Result<Self, StoreError> {
+        Ok(EntryRecord {
+            tenant_id: TenantId(r.tenant_id),
+            seq: r.seq,
+            txn_id: r.txn_id,
+            account_id: r.account_id,
+            unit: Unit::parse(&r.unit).ok_or_else(|| corrupt("ledger_entries.unit", &r.unit))?,
+            amount: r.amount,
+            balance_after: r.balance_after,
+            staff_id: r.staff_id.map(StaffId),
+            store_id: r.store_id.map(StoreId),
+            created_at: r.created_at,
+            memo: r.memo,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    tenant_id: Uuid,
+    id: Uuid,
+    kind: String,
+    #[allow(dead_code)] // implied by the kind; stored for ad-hoc SQL reports
+    unit: String,
+    card_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+    tender: Option<String>,
+    balance: i64,
+    floor: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AccountRow> for AccountRecord {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        let kind =
+            AccountKind::parse(&r.kind).ok_or_else(|| corrupt("ledger_accounts.kind", &r.kind))?;
+        let tender = match r.tender {
+            Some(t) => {
+                Some(Tender::parse(&t).ok_or_else(|| corrupt("ledger_accounts.tender", &t))?)
+            }
+            None => None,
+        };
+        Ok(AccountRecord {
+            tenant_id: TenantId(r.tenant_id),
+            id: r.id,
+            key: AccountKey {
+                kind,
+                card: r.card_id.map(CardId),
+                customer: r.customer_id.map(CustomerId),
+                store: r.store_id.map(StoreId),
+                tender,
+            },
+            balance: r.balance,
+            floor: r.floor,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Microseconds since the epoch: the timestamp form the hash covers.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+macro_rules! impl_ledger_storage {
+    ($ty:ty, $db:ty) => {
+        use $crate::ledger::{CardChange, LedgerStore, LiabilityRow, PinState, PostOutcome, PostingSpec};
+        use $crate::ledger_shared::{AccountRow, EntryRow, TxnRow, ACCOUNT_COLS, ENTRY_COLS, TXN_COLS};
+        use patron_domain::card::CardStatus;
+        use patron_domain::ids::CardId;
+        use patron_domain::ledger::{entry_hash, EntryFields, GENESIS_HASH};
+
+        async fn insert_card_tx<'c>(tx: &mut sqlx::Transaction<'c, $db>, c: &Card) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO cards (tenant_id, id, number, customer_id, medium, status, issued_at, kinds, store_id, pin_hash, \
+                 pool_to_org, status_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(c.tenant_id.0)
+            .bind(c.id.0)
+            .bind(&c.number)
+            .bind(c.customer_id.map(|x| x.0))
+            .bind(c.medium.as_str())
+            .bind(c.status.as_str())
+            .bind(c.issued_at)
+            .bind(c.kinds.to_db())
+            .bind(c.store_id.map(|x| x.0))
+            .bind(&c.pin_hash)
+            .bind(c.pool_to_org)
+            .bind(c.issued_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn find_txn_by_key<'c>(tx: &mut sqlx::Transaction<'c, $db>, tenant: uuid::Uuid, key: &str) -> Result<Option<TxnRecord>> {
+            let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND idempotency_key = $2");
+            let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(key).fetch_optional(&mut **tx).await?;
+            row.map(TryInto::try_into).transpose()
+        }
+
+        #[async_trait::async_trait]
+        #[allow(clippy::too_many_arguments)]
+        impl LedgerStore for $ty {
+            async fn post(&self, txn: &TxnRecord, changes: &[CardChange], postings: &[PostingSpec]) -> Result<PostOutcome> {
+                let t = txn.tenant_id.0;
+                let mut tx = self.writer().begin().await?;
+                // 1. Idempotency: a key seen before answers with the original transaction.
+                if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
+                    return if existing.request_hash == txn.request_hash {
+                        Ok(PostOutcome::Replayed { txn: Box::new(existing) })
+                    } else {
+                        Err(StoreError::IdempotencyMismatch)
+                    };
+                }
+                let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO ledger_txns ({TXN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                )))
+                .bind(t)
+                .bind(txn.id)
+                .bind(&txn.kind)
+                .bind(&txn.idempotency_key)
+                .bind(&txn.request_hash)
+                .bind(txn.card_id.map(|x| x.0))
+                .bind(txn.customer_id.map(|x| x.0))
+                .bind(txn.store_id.map(|x| x.0))
+                .bind(txn.staff_id.map(|x| x.0))
+                .bind(txn.approver_id.map(|x| x.0))
+                .bind(txn.reverses)
+                .bind(&txn.reason)
+                .bind(&txn.memo)
+                .bind(txn.data.to_string())
+                .bind(txn.created_at)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    // A concurrent request with the same key won the race: answer as a replay.
+                    Err(e) => {
+                        let err = StoreError::from(e);
+                        drop(tx);
+                        if let StoreError::Conflict { .. } = err {
+                            let mut tx = self.writer().begin().await?;
+                            if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
+                                return if existing.request_hash == txn.request_hash {
+                                    Ok(PostOutcome::Replayed { txn: Box::new(existing) })
+                                } else {
+                                    Err(StoreError::IdempotencyMismatch)
+                                };
+                            }
+                            return Err(StoreError::AlreadyReversed);
+                        }
+                        return Err(err);
+                    }
+                }
+                // 2. Card changes.
+                for change in changes {
+                    match change {
+                        CardChange::Insert(card) => insert_card_tx(&mut tx, card).await?,
+                        CardChange::Status { card, status, replaced_by } => {
+                            let r = sqlx::query(
+                                "UPDATE cards SET status = $3, replaced_by = COALESCE($4, replaced_by), status_changed_at = $5 \
+                                 WHERE tenant_id = $1 AND id = $2",
+                            )
+                            .bind(t)
+                            .bind(card.0)
+                            .bind(status.as_str())
+                            .bind(replaced_by.map(|x| x.0))
+                            .bind(txn.created_at)
+                            .execute(&mut *tx)
+                            .await?;
+                            if r.rows_affected() != 1 {
+                                return Err(StoreError::NotFound);
+                            }
+                        }
+                    }
+                }
+                // 3. Balances, in account-id order so concurrent posts lock rows in one order.
+                let mut merged: std::collections::BTreeMap<uuid::Uuid, PostingSpec> = Default::default();
+                for p in postings {
+                    let id = p.key.account_id(txn.tenant_id);
+                    merged.entry(id).and_modify(|m| m.amount += p.amount).or_insert(*p);
+                }
+                let mut lines = Vec::with_capacity(merged.len());
+                for (id, p) in &merged {
+                    if p.amount == 0 {
+                        continue;
+                    }
+                    // The statement itself refuses to cross the floor, so two concurrent
+                    // spends cannot both pass a balance check made earlier.
+                    let update = || {
+                        sqlx::query_scalar::<_, i64>(
+                            "UPDATE ledger_accounts SET balance = balance + $3 WHERE tenant_id = $1 AND id = $2 \
+                             AND (floor IS NULL OR balance + $3 >= floor) RETURNING balance",
+                        )
+                        .bind(t)
+                        .bind(*id)
+                        .bind(p.amount)
+                    };
+                    let mut row: Option<i64> = update().fetch_optional(&mut *tx).await?;
+                    if row.is_none() && p.floor.is_none_or(|f| p.amount >= f) {
+                        // First use of this account (or the floor refused): create it.
+                        row = sqlx::query_scalar(
+                            "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING balance",
+                        )
+                        .bind(t)
+                        .bind(*id)
+                        .bind(p.key.kind.as_str())
+                        .bind(p.key.kind.unit().as_str())
+                        .bind(p.key.card.map(|x| x.0))
+                        .bind(p.key.customer.map(|x| x.0))
+                        .bind(p.key.store.map(|x| x.0))
+                        .bind(p.key.tender.map(|x| x.as_str()))
+                        .bind(p.amount)
+                        .bind(p.floor)
+                        .bind(txn.created_at)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if row.is_none() {
+                            // Created concurrently by another post: apply the change to it.
+                            row = update().fetch_optional(&mut *tx).await?;
+                        }
+                    }
+                    let Some(balance_after) = row else {
+                        return Err(StoreError::Insufficient { account: *id });
+                    };
+                    lines.push((*id, p.key.kind.unit(), p.amount, balance_after));
+                }
+                // 4. The hash chain: take the tenant's head (this row serialises posts of
+                //    one tenant, so it is taken last), append, move the head.
+                sqlx::query("INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING")
+                    .bind(t)
+                    .bind(GENESIS_HASH)
+                    .execute(&mut *tx)
+                    .await?;
+                let (end_seq, mut prev): (i64, String) =
+                    sqlx::query_as("UPDATE ledger_heads SET seq = seq + $2 WHERE tenant_id = $1 RETURNING seq, hash")
+                        .bind(t)
+                        .bind(lines.len() as i64)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let mut seq = end_seq - lines.len() as i64;
+                let mut entries = Vec::with_capacity(lines.len());
+                for (account_id, unit, amount, balance_after) in lines {
+                    seq += 1;
+                    let fields = EntryFields {
+                        tenant: txn.tenant_id,
+                        seq,
+                        txn_id: txn.id,
+                        account_id,
+                        amount,
+                        balance_after,
+                        staff: txn.staff_id.map(|x| x.0),
+                        store: txn.store_id.map(|x| x.0),
+                        at_micros: $crate::ledger_shared::micros(txn.created_at),
+                        memo: &txn.memo,
+                    };
+                    let hash = entry_hash(&prev, &fields);
+                    entries.push(EntryRecord {
+                        tenant_id: txn.tenant_id,
+                        seq,
+                        txn_id: txn.id,
+                        account_id,
+                        unit,
+                        amount,
+                        balance_after,
+                        staff_id: txn.staff_id,
+                        store_id: txn.store_id,
+                        created_at: txn.created_at,
+                        memo: txn.memo.clone(),
+                        prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                        hash,
+                    });
+                }
+                if !entries.is_empty() {
+                    let mut b = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO ledger_entries ({ENTRY_COLS}) "));
+                    b.push_values(&entries, |mut r, e| {
+                        r.push_bind(t)
+                            .push_bind(e.seq)
+                            .push_bind(e.txn_id)
+                            .push_bind(e.account_id)
+                            .push_bind(e.unit.as_str())
+                            .push_bind(e.amount)
+                            .push_bind(e.balance_after)
+                            .push_bind(e.staff_id.map(|x| x.0))
+                            .push_bind(e.store_id.map(|x| x.0))
+                            .push_bind(e.created_at)
+                            .push_bind(e.memo.clone())
+                            .push_bind(e.prev_hash.clone())
+                            .push_bind(e.hash.clone());
+                    });
+                    b.build().execute(&mut *tx).await?;
+                    sqlx::query("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1").bind(t).bind(&prev).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(PostOutcome::Posted { entries })
+            }
+
+            async fn txn(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<TxnRecord>> {
+                let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND id = $2");
+                let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(id).fetch_optional(self.reader()).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn txn_by_key(&self, tenant: TenantId, key: &str) -> Result<Option<TxnRecord>> {
+                let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND idempotency_key = $2");
+                let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(key).fetch_optional(self.reader()).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn txn_entries(&self, tenant: TenantId, txn: uuid::Uuid) -> Result<Vec<EntryRecord>> {
+                let sql = format!("SELECT {ENTRY_COLS} FROM ledger_entries WHERE tenant_id = $1 AND txn_id = $2 ORDER BY seq");
+                let rows: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(txn).fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn reversal_of(&self, tenant: TenantId, txn: uuid::Uuid) -> Result<Option<TxnRecord>> {
+                let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND reverses_txn_id = $2");
+                let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(txn).fetch_optional(self.reader()).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn card(&self, tenant: TenantId, id: CardId) -> Result<Option<Card>> {
+                let sql = format!("SELECT {} FROM cards WHERE tenant_id = $1 AND id = $2", $crate::rows::CARD_COLS);
+                let row: Option<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(id.0).fetch_optional(self.reader()).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn card_by_number(&self, tenant: TenantId, number: &str) -> Result<Option<Card>> {
+                let sql = format!("SELECT {} FROM cards WHERE tenant_id = $1 AND number = $2", $crate::rows::CARD_COLS);
+                let row: Option<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(number).fetch_optional(self.reader()).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn set_card_status(&self, tenant: TenantId, id: CardId, status: CardStatus, at: DateTime<Utc>) -> Result<()> {
+                let r = sqlx::query("UPDATE cards SET status = $3, status_changed_at = $4 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.0)
+                    .bind(id.0)
+                    .bind(status.as_str())
+                    .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                if r.rows_affected() == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+            }
+
+            async fn set_card_pin(&self, tenant: TenantId, id: CardId, pin_hash: &str) -> Result<()> {
+                let r = sqlx::query(
+                    "UPDATE cards SET pin_hash = $3, pin_failures = 0, pin_locked_until = NULL WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(pin_hash)
+                .execute(self.writer())
+                .await?;
+                if r.rows_affected() == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+            }
+
+            async fn record_pin_attempt(
+                &self,
+                tenant: TenantId,
+                card: CardId,
+                success: bool,
+                at: DateTime<Utc>,
+                staff: Option<patron_domain::ids::StaffId>,
+                store: Option<patron_domain::ids::StoreId>,
+                max_failures: i32,
+                lock_until: DateTime<Utc>,
+            ) -> Result<PinState> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO card_pin_attempts (tenant_id, id, card_id, at, success, staff_id, store_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(tenant.0)
+                .bind(uuid::Uuid::now_v7())
+                .bind(card.0)
+                .bind(at)
+                .bind(success)
+                .bind(staff.map(|x| x.0))
+                .bind(store.map(|x| x.0))
+                .execute(&mut *tx)
+                .await?;
+                let (failures, locked_until): (i32, Option<DateTime<Utc>>) = sqlx::query_as(
+                    "UPDATE cards SET \
+                     pin_locked_until = CASE WHEN $3 THEN NULL WHEN pin_failures + 1 >= $4 THEN $5 ELSE pin_locked_until END, \
+                     pin_failures = CASE WHEN $3 THEN 0 WHEN pin_failures + 1 >= $4 THEN 0 ELSE pin_failures + 1 END \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING pin_failures, pin_locked_until",
+                )
+                .bind(tenant.0)
+                .bind(card.0)
+                .bind(success)
+                .bind(max_failures)
+                .bind(lock_until)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(PinState { failures, locked_until })
+            }
+
+            async fn accounts(&self, tenant: TenantId, ids: &[uuid::Uuid]) -> Result<Vec<AccountRecord>> {
+                if ids.is_empty() {
+                    return Ok(vec![]);
+                }
+                let mut b = sqlx::QueryBuilder::<$db>::new(format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE tenant_id = "));
+                b.push_bind(tenant.0).push(" AND id IN (");
+                let mut sep = b.separated(", ");
+                for id in ids {
+                    sep.push_bind(*id);
+                }
+                b.push(")");
+                let rows: Vec<AccountRow> = b.build_query_as().fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn account_entries(
+                &self,
+                tenant: TenantId,
+                accounts: &[uuid::Uuid],
+                from: Option<DateTime<Utc>>,
+                to: Option<DateTime<Utc>>,
+            ) -> Result<Vec<EntryRecord>> {
+                if accounts.is_empty() {
+                    return Ok(vec![]);
+                }
+                let mut b = sqlx::QueryBuilder::<$db>::new(format!("SELECT {ENTRY_COLS} FROM ledger_entries WHERE tenant_id = "));
+                b.push_bind(tenant.0).push(" AND account_id IN (");
+                let mut sep = b.separated(", ");
+                for id in accounts {
+                    sep.push_bind(*id);
+                }
+                b.push(")");
+                if let Some(f) = from {
+                    b.push(" AND created_at >= ").push_bind(f);
+                }
+                if let Some(t) = to {
+                    b.push(" AND created_at < ").push_bind(t);
+                }
+                b.push(" ORDER BY seq");
+                let rows: Vec<EntryRow> = b.build_query_as().fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn txns(&self, tenant: TenantId, ids: &[uuid::Uuid]) -> Result<Vec<TxnRecord>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks($crate::shared::BATCH) {
+                    let mut b = sqlx::QueryBuilder::<$db>::new(format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = "));
+                    b.push_bind(tenant.0).push(" AND id IN (");
+                    let mut sep = b.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    b.push(")");
+                    let rows: Vec<TxnRow> = b.build_query_as().fetch_all(self.reader()).await?;
+                    for r in rows {
+                        out.push(r.try_into()?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn liability(&self, tenant: TenantId, as_of: DateTime<Utc>) -> Result<Vec<LiabilityRow>> {
+                let rows: Vec<(Option<uuid::Uuid>, String, i64)> = sqlx::query_as(
+                    "SELECT e.store_id, a.kind, CAST(SUM(e.amount) AS BIGINT) FROM ledger_entries e \
+                     JOIN ledger_accounts a ON a.tenant_id = e.tenant_id AND a.id = e.account_id \
+                     WHERE e.tenant_id = $1 AND e.created_at <= $2 \
+                     AND a.kind IN ('card_principal', 'card_bonus', 'card_points', 'org_principal', 'org_bonus', 'org_points', 'charge') \
+                     GROUP BY e.store_id, a.kind ORDER BY a.kind",
+                )
+                .bind(tenant.0)
+                .bind(as_of)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(s, kind, amount)| LiabilityRow { store_id: s.map(patron_domain::ids::StoreId), kind, amount })
+                    .collect())
+            }
+
+            async fn settings(&self, tenant: TenantId) -> Result<Option<serde_json::Value>> {
+                let row: Option<String> = sqlx::query_scalar("SELECT settings FROM tenant_settings WHERE tenant_id = $1")
+                    .bind(tenant.0)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(|s| serde_json::from_str(&s).map_err(|_| StoreError::Corrupt("tenant_settings".into()))).transpose()
+            }
+
+            async fn save_settings(&self, tenant: TenantId, settings: &serde_json::Value, at: DateTime<Utc>) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                )
+                .bind(tenant.0)
+                .bind(settings.to_string())
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn all_accounts(&self, tenant: TenantId) -> Result<Vec<AccountRecord>> {
+                let sql = format!("SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE tenant_id = $1 ORDER BY id");
+                let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn entries_after(&self, tenant: TenantId, after_seq: i64, limit: i64) -> Result<Vec<EntryRecord>> {
+                let sql = format!("SELECT {ENTRY_COLS} FROM ledger_entries WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+                let rows: Vec<EntryRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(after_seq).bind(limit).fetch_all(self.reader()).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn txn_ids_after(&self, tenant: TenantId, after: Option<uuid::Uuid>, limit: i64) -> Result<Vec<uuid::Uuid>> {
+                let mut b = sqlx::QueryBuilder::<$db>::new("SELECT id FROM ledger_txns WHERE tenant_id = ");
+                b.push_bind(tenant.0);
+                if let Some(a) = after {
+                    b.push(" AND id > ").push_bind(a);
+                }
+                b.push(" ORDER BY id LIMIT ").push_bind(limit);
+                let rows: Vec<(uuid::Uuid,)> = b.build_query_as().fetch_all(self.reader()).await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn ledger_head(&self, tenant: TenantId) -> Result<Option<(i64, String)>> {
+                let row: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM ledger_heads WHERE tenant_id = $1")
+                    .bind(tenant.0)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row)
+            }
+        }
+    };
+}
+pub(crate) use impl_ledger_storage;
