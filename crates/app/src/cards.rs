@@ -181,10 +181,20 @@ pub struct CloseCard {
     pub idempotency_key: String,
 }
 
-fn request_hash<T: Serialize>(kind: &str, target: impl std::fmt::Display, req: &T) -> String {
+pub(crate) fn request_hash<T: Serialize>(
+    kind: &str,
+    target: impl std::fmt::Display,
+    req: &T,
+) -> String {
     let body = serde_json::to_string(req).expect("request serialises");
     let d = Sha256::digest(format!("{kind}|{target}|{body}").as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks an idempotency key and a positive amount within limits.
+pub(crate) fn check_request(key: &str, field: &str, amount: Money) -> Result<(), AppError> {
+    check_key(key)?;
+    check_amount(field, amount)
 }
 
 fn check_key(key: &str) -> Result<(), AppError> {
@@ -597,6 +607,7 @@ impl App {
         key: &str,
         hash: String,
         card: Option<&Card>,
+        customer: Option<CustomerId>,
         keys: Option<[AccountKey; 3]>,
         postings: Vec<Posting>,
         changes: Vec<CardChange>,
@@ -618,7 +629,7 @@ impl App {
             idempotency_key: key.into(),
             request_hash: hash,
             card_id: card.map(|c| c.id),
-            customer_id: card.and_then(|c| c.customer_id),
+            customer_id: customer.or(card.and_then(|c| c.customer_id)),
             store_id: actor.store_id,
             staff_id: Some(actor.staff_id),
             approver_id: None,
@@ -686,6 +697,37 @@ impl App {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Posts a transaction of an organization's accounts (no card involved).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn post_corporate(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        key: &str,
+        hash: String,
+        org: CustomerId,
+        postings: Vec<Posting>,
+        memo: String,
+        details: serde_json::Value,
+    ) -> Result<LedgerReceipt, AppError> {
+        self.post(
+            actor,
+            kind,
+            key,
+            hash,
+            None,
+            Some(org),
+            None,
+            postings,
+            vec![],
+            None,
+            None,
+            memo,
+            details,
+        )
+        .await
     }
 
     /// Rebuilds the receipt of a transaction from its entries (a retried request).
@@ -780,6 +822,7 @@ impl App {
             &req.idempotency_key,
             hash,
             Some(&card),
+            None,
             Some(keys),
             postings,
             vec![],
@@ -868,6 +911,7 @@ impl App {
                     &req.idempotency_key,
                     hash.clone(),
                     Some(&card),
+                    None,
                     Some(keys),
                     postings,
                     vec![],
@@ -1006,6 +1050,7 @@ impl App {
             &req.idempotency_key,
             hash,
             Some(&src),
+            None,
             Some(from_keys),
             postings,
             vec![],
@@ -1069,6 +1114,7 @@ impl App {
             &req.idempotency_key,
             hash,
             Some(&card),
+            None,
             Some(keys),
             postings,
             vec![],
@@ -1148,6 +1194,7 @@ impl App {
             &req.idempotency_key,
             hash,
             card.as_ref(),
+            None,
             keys,
             postings,
             vec![],
@@ -1288,6 +1335,7 @@ impl App {
                 idempotency_key,
                 hash,
                 Some(&old),
+                None,
                 Some(new_keys),
                 postings,
                 changes,
@@ -1429,6 +1477,7 @@ impl App {
             &req.idempotency_key,
             hash,
             Some(&card),
+            None,
             Some(keys),
             postings,
             changes,

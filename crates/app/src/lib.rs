@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cards;
+pub mod corporate;
 pub mod customers;
 pub mod demo;
 pub mod error;

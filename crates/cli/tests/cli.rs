@@ -308,3 +308,81 @@ fn serve_demo_on_postgres_when_available() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Money through the use cases, then `patron verify`; then an edit behind the system's
+/// back (triggers dropped, an amount changed in the file) must be caught.
+#[test]
+fn verify_catches_edits_behind_the_systems_back() {
+    use patron_app::cards::{IssueCard, TopUp};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path());
+    init(dir.path(), &db, "shop");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let storage = patron_store::connect(&db).await.unwrap();
+        let app = patron_app::App::new(storage, b"0123456789abcdef0123456789abcdef".to_vec());
+        let login = app
+            .login("shop", "owner", "correct horse battery", Some("main"))
+            .await
+            .unwrap();
+        let actor = app.authenticate(&login.token).await.unwrap();
+        let card = app
+            .issue_card(
+                &actor,
+                &IssueCard {
+                    customer_id: None,
+                    medium: patron_domain::card::CardMedium::Physical,
+                    kinds: Default::default(),
+                    number: None,
+                    pin: None,
+                    pool_to_org: false,
+                },
+            )
+            .await
+            .unwrap();
+        let top_up = TopUp {
+            amount: patron_domain::money::Money::from_yuan(300),
+            tender: patron_domain::ledger::Tender::Cash,
+            idempotency_key: "k1".into(),
+        };
+        app.top_up(&actor, card.card.id, &top_up).await.unwrap();
+    });
+    let o = patron(dir.path(), &db, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("OK: no violations") && text(&o).contains("4 entries"),
+        "{}",
+        text(&o)
+    );
+    // The database refuses edits of the ledger...
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        assert!(
+            sqlx::query("UPDATE ledger_entries SET amount = 100000000 WHERE seq = 1")
+                .execute(&mut c)
+                .await
+                .is_err()
+        );
+        // ...so a forger drops the guard first and edits the file directly.
+        sqlx::query("DROP TRIGGER ledger_entries_no_update")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE ledger_entries SET amount = amount * 10 WHERE seq = 2")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let o = patron(dir.path(), &db, &["verify"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("VIOLATION") && out.contains("altered"),
+        "{out}"
+    );
+    assert!(out.contains("does not balance"), "{out}");
+}

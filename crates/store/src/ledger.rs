@@ -163,6 +163,16 @@ pub trait LedgerStore: Send + Sync {
         lock_until: DateTime<Utc>,
     ) -> Result<PinState>;
     async fn accounts(&self, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<AccountRecord>>;
+    /// Sets an account's floor (a charge account's credit limit), creating the account at
+    /// zero if it does not exist. A floor above the current balance is refused
+    /// (`Insufficient`). The balance itself is not touched.
+    async fn set_account_floor(
+        &self,
+        tenant: TenantId,
+        key: &AccountKey,
+        floor: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Entries of the given accounts, oldest first, within `[from, to)`.
     async fn account_entries(
         &self,

@@ -153,7 +153,7 @@ macro_rules! impl_ledger_storage {
         use $crate::ledger_shared::{AccountRow, EntryRow, TxnRow, ACCOUNT_COLS, ENTRY_COLS, TXN_COLS};
         use patron_domain::card::CardStatus;
         use patron_domain::ids::CardId;
-        use patron_domain::ledger::{entry_hash, EntryFields, GENESIS_HASH};
+        use patron_domain::ledger::{entry_hash, AccountKey, EntryFields, GENESIS_HASH};
 
         async fn insert_card_tx<'c>(tx: &mut sqlx::Transaction<'c, $db>, c: &Card) -> Result<()> {
             sqlx::query(
@@ -494,6 +494,36 @@ macro_rules! impl_ledger_storage {
                 b.push(")");
                 let rows: Vec<AccountRow> = b.build_query_as().fetch_all(self.reader()).await?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn set_account_floor(&self, tenant: TenantId, key: &AccountKey, floor: Option<i64>, at: DateTime<Utc>) -> Result<()> {
+                let id = key.account_id(tenant);
+                let r = sqlx::query(
+                    "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10) \
+                     ON CONFLICT (tenant_id, id) DO UPDATE SET floor = excluded.floor",
+                )
+                .bind(tenant.0)
+                .bind(id)
+                .bind(key.kind.as_str())
+                .bind(key.kind.unit().as_str())
+                .bind(key.card.map(|x| x.0))
+                .bind(key.customer.map(|x| x.0))
+                .bind(key.store.map(|x| x.0))
+                .bind(key.tender.map(|x| x.as_str()))
+                .bind(floor)
+                .bind(at)
+                .execute(self.writer())
+                .await;
+                match r {
+                    Ok(_) => Ok(()),
+                    Err(e) => match StoreError::from(e) {
+                        StoreError::Database(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::CheckViolation => {
+                            Err(StoreError::Insufficient { account: id })
+                        }
+                        other => Err(other),
+                    },
+                }
             }
 
             async fn account_entries(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cards;
+mod corporate;
 mod customers;
 mod health;
 mod org;
@@ -53,6 +54,11 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(cards::statement))
         .routes(routes!(cards::liability))
         .routes(routes!(cards::get_settings, cards::put_settings))
+        .routes(routes!(corporate::get_account, corporate::set_limit))
+        .routes(routes!(corporate::charge))
+        .routes(routes!(corporate::repay))
+        .routes(routes!(corporate::statement))
+        .routes(routes!(corporate::pool))
 }
 
 /// Adds the document's metadata, the bearer scheme and the shared schemas.

@@ -11,6 +11,7 @@ crate::both_backends!(
     reversal_transfer_replace_close,
     prepaid_policy_and_self_top_up,
     concurrent_spends_never_overdraw,
+    corporate_pool_and_charge_account,
 );
 
 async fn member_card(t: &TestApp, phone: &str) -> (String, String) {
@@ -497,5 +498,126 @@ async fn concurrent_spends_never_overdraw(t: TestApp) {
         c["balances"]["principal"].as_i64().unwrap() + c["balances"]["bonus"].as_i64().unwrap(),
         0
     );
+    verify_clean(&t).await;
+}
+
+async fn corporate_pool_and_charge_account(t: TestApp) {
+    let org = t
+        .customer(json!({"name": "浦江资本", "customer_type": "organization"}))
+        .await;
+    let a = t
+        .customer(json!({"name": "员工甲", "phone": "13900000001", "organization_id": org}))
+        .await;
+    let b = t
+        .customer(json!({"name": "员工乙", "phone": "13900000002", "organization_id": org}))
+        .await;
+    let (_, ca) = t
+        .post(
+            "/cards",
+            json!({"customer_id": a, "pin": "111111", "pool_to_org": true}),
+        )
+        .await;
+    let (_, cb) = t
+        .post(
+            "/cards",
+            json!({"customer_id": b, "pin": "222222", "pool_to_org": true}),
+        )
+        .await;
+    let (ca, cb) = (
+        ca["id"].as_str().unwrap().to_string(),
+        cb["id"].as_str().unwrap().to_string(),
+    );
+    // Funding the pool through one employee's card; the other spends from it.
+    top_up(&t, &ca, 100_000).await;
+    let (_, pool) = t.get(&format!("/customers/{org}/pool")).await;
+    assert_eq!(
+        (pool["principal"].as_i64(), pool["bonus"].as_i64()),
+        (Some(100_000), Some(15_000))
+    );
+    let (s, r) = t
+        .post(
+            &format!("/cards/{cb}/spends"),
+            json!({"amount": 11_500, "pin": "222222", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, pool) = t.get(&format!("/customers/{org}/pool")).await;
+    assert_eq!(
+        pool["principal"].as_i64().unwrap() + pool["bonus"].as_i64().unwrap(),
+        103_500
+    );
+    // Charge account with a 5,000 yuan limit.
+    let (s, acc) = t
+        .req(
+            reqwest::Method::PUT,
+            &format!("/customers/{org}/charge-account"),
+            Some(json!({"credit_limit": 500_000})),
+        )
+        .await;
+    assert_eq!(
+        (s, acc["available"].as_i64()),
+        (StatusCode::OK, Some(500_000))
+    );
+    let (s, _) = t
+        .post(
+            &format!("/customers/{org}/charges"),
+            json!({"amount": 300_000, "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = t
+        .post(
+            &format!("/customers/{org}/charges"),
+            json!({"amount": 250_000, "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("credit_limit_exceeded"))
+    );
+    let (s, _) = t
+        .post(
+            &format!("/customers/{org}/repayments"),
+            json!({"amount": 100_000, "tender": "bank_card", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = t
+        .post(
+            &format!("/customers/{org}/repayments"),
+            json!({"amount": 300_000, "tender": "cash", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["fields"][0]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("more_than_owed"))
+    );
+    let (s, e) = t
+        .req(
+            reqwest::Method::PUT,
+            &format!("/customers/{org}/charge-account"),
+            Some(json!({"credit_limit": 100_000})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("limit_below_debt"))
+    );
+    let month = patron_app::now().format("%Y-%m").to_string();
+    let (_, st) = t
+        .get(&format!("/customers/{org}/charge-statement?month={month}"))
+        .await;
+    assert_eq!(
+        (
+            st["charged"].as_i64(),
+            st["repaid"].as_i64(),
+            st["closing_owed"].as_i64()
+        ),
+        (Some(300_000), Some(100_000), Some(200_000))
+    );
+    assert_eq!(st["opening_owed"], 0);
+    // A person is not an organization.
+    let (s, _) = t.get(&format!("/customers/{a}/charge-account")).await;
+    assert_eq!(s, StatusCode::CONFLICT);
     verify_clean(&t).await;
 }
