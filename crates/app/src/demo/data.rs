@@ -660,6 +660,17 @@ pub const TASTES: &[(&str, u32)] = &[
     ("不吃牛肉", 2),
 ];
 pub const VEGETARIAN: &str = "素食";
+/// Dishes (by a fragment of their name) that a taste rules out as a favourite.
+pub const TASTE_EXCLUDES: &[(&str, &[&str])] = &[
+    ("不吃蒜", &["蒜"]),
+    ("不吃葱", &["葱"]),
+    ("不吃牛肉", &["牛"]),
+    ("不吃内脏", &["肺片"]),
+    (
+        "不吃辣",
+        &["辣", "口水鸡", "夫妻肺片", "麻婆", "宫保", "回锅肉", "鱼香"],
+    ),
+];
 
 pub const SEATS: &[(&str, u32)] = &[
     ("靠窗", 30),

@@ -808,7 +808,11 @@ impl Generator {
                 let allowed = (!vegetarian || dish.veg)
                     && !(no_seafood
                         && (dish.category == SEAFOOD || dish.name.contains(SEAFOOD_CHARS)))
-                    && !(no_nuts && dish.name.contains("宫保"));
+                    && !(no_nuts && dish.name.contains("宫保"))
+                    && !TASTE_EXCLUDES.iter().any(|(taste, fragments)| {
+                        input.tastes.iter().any(|t| t == taste)
+                            && fragments.iter().any(|f| dish.name.contains(f))
+                    });
                 if allowed && !input.favourite_dishes.iter().any(|f| f == dish.name) {
                     input.favourite_dishes.push(dish.name.into());
                 }
@@ -985,6 +989,17 @@ mod tests {
                 .validate(ctx, None)
                 .unwrap_or_else(|e| panic!("member {i} {input:?}: {e}"));
             assert!(phones.insert(p.phone.clone().expect("every member has a phone")));
+            for dish in &p.favourite_dishes {
+                assert!(MENU.iter().any(|d| d.name == dish), "{dish}");
+                for (taste, fragments) in TASTE_EXCLUDES {
+                    let clash = p.tastes.iter().any(|t| t == taste)
+                        && fragments.iter().any(|f| dish.contains(f));
+                    assert!(!clash, "{} favours {dish} but {taste}", p.name);
+                }
+                if p.allergies.iter().any(|a| a == "海鲜") {
+                    assert!(!dish.contains(SEAFOOD_CHARS), "{dish}");
+                }
+            }
             if let Some(e) = &p.email {
                 assert!(emails.insert(e.clone()), "duplicate email {e}");
             }
@@ -1216,36 +1231,5 @@ mod tests {
             app.storage.count_customers(tenant.id).await.unwrap() as u64,
             members + summary.organizations
         );
-    }
-}
-#[cfg(test)]
-mod peek_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn peek() {
-        let mut g = Generator::new(2026);
-        for o in g.organizations(5000) {
-            eprintln!("ORG {:?} {:?} {:?}", o.name, o.email, o.work_phone);
-        }
-        for i in 0..25 {
-            let p = g.member(i * 37 + 200, 100).input;
-            eprintln!(
-                "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
-                p.name.unwrap(),
-                p.phone.unwrap(),
-                p.gender,
-                p.birthday,
-                p.id_number,
-                p.email,
-                p.tastes,
-                p.favourite_dishes,
-                p.seat_preference,
-                p.allergies,
-                p.tags,
-                p.lifecycle_stage,
-                p.company
-            );
-        }
     }
 }
