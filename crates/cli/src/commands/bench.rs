@@ -29,6 +29,8 @@ use uuid::Uuid;
 pub enum Target {
     /// Look-up by phone and card number (store layer and HTTP) and the CSV import rate.
     Lookup(Args),
+    /// Top-up and spend throughput against a bare TPC-B-like loop.
+    Ledger(super::bench_ledger::Args),
 }
 
 #[derive(clap::Args)]
@@ -95,7 +97,10 @@ impl Kind {
 }
 
 pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
-    let Target::Lookup(args) = t;
+    let args = match t {
+        Target::Ledger(a) => return super::bench_ledger::run(url, key, a).await,
+        Target::Lookup(args) => args,
+    };
     ensure!(args.samples >= 100, "--samples must be at least 100");
     let load_start = load_average();
     let app = open_app(url, key).await?;
