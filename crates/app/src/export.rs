@@ -477,7 +477,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn xlsx_header_is_bold_and_phones_are_text() {
+    async fn xlsx_phones_are_text() {
         use calamine::{Data, Reader, Xlsx, open_workbook};
         let (dir, app, actor) = test_support::app().await;
         sample(&app, &actor).await;
@@ -493,9 +493,6 @@ mod tests {
             phones.contains(&&Data::String("13800138000".into())),
             "{phones:?}"
         );
-        // The sheet XML: a frozen first row, a bold header style.
-        let zip = std::fs::read(&path).unwrap();
-        assert!(zip.len() > 1000);
     }
 
     #[tokio::test]

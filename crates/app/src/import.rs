@@ -37,6 +37,8 @@
 //! [`patron_store::CustomerImport`] transaction, in multi-row INSERTs. Nothing is visible
 //! until the commit and a failure rolls everything back. Validation runs on all cores.
 //! Memory holds the phones and ID hashes of the file (for duplicates), not its rows.
+//! The per-row work of both passes runs on a reader thread (validation on all cores)
+//! that feeds the async task through a small channel, so it overlaps the database work.
 //! A conflicting customer created by someone else between the two passes fails the commit
 //! with [`AppError::Conflict`] and nothing is imported.
 
@@ -1013,6 +1015,8 @@ struct Pass1 {
     /// Waiting for the batched look-up against existing customers.
     pending_phones: Vec<(String, u64)>,
     pending_ids: Vec<(String, u64, String)>,
+    /// The tenant had no customers when the import started: no look-ups needed.
+    no_customers: bool,
 }
 
 impl Pass1 {
@@ -1265,7 +1269,11 @@ impl App {
                 }
             }
         });
-        let mut p = Pass1::default();
+        let mut p = Pass1 {
+            // A tenant without customers has no phone or ID number to clash with.
+            no_customers: self.storage.count_customers(actor.tenant_id).await? == 0,
+            ..Pass1::default()
+        };
         progress(ImportProgress {
             phase: ImportPhase::Validating,
             done: 0,
@@ -1381,6 +1389,10 @@ impl App {
         tenant: patron_domain::ids::TenantId,
         p: &mut Pass1,
     ) -> Result<(), AppError> {
+        if p.no_customers {
+            p.pending_phones.clear();
+            p.pending_ids.clear();
+        }
         if !p.pending_phones.is_empty() {
             let pending = std::mem::take(&mut p.pending_phones);
             let phones: Vec<String> = pending.iter().map(|(ph, _)| ph.clone()).collect();
@@ -2120,6 +2132,75 @@ mod tests {
         );
         assert_eq!(m.profile.organization_id, Some(o.id));
         assert_eq!(f.profile.referred_by, Some(m.id));
+    }
+
+    #[tokio::test]
+    async fn the_bulk_writer_still_checks_references() {
+        let (_dir, app, actor) = test_support::app().await;
+        let ctx = app.validation_context();
+        let profile = CustomerInput {
+            name: Some("孤儿".into()),
+            referred_by: Some(Uuid::now_v7().to_string()),
+            ..Default::default()
+        }
+        .validate(ctx, None)
+        .unwrap();
+        let orphan = new_customer(
+            actor.tenant_id,
+            actor.store_id,
+            CustomerId(new_uuid()),
+            profile,
+            &HashMap::new(),
+            now(),
+        );
+        let mut w = app.storage.begin_customer_import().await.unwrap();
+        w.write(std::slice::from_ref(&orphan)).await.unwrap();
+        let e = w.commit().await.unwrap_err();
+        assert!(
+            matches!(e, patron_store::StoreError::MissingReference(_)),
+            "{e}"
+        );
+        assert_eq!(
+            app.storage.count_customers(actor.tenant_id).await.unwrap(),
+            0
+        );
+        // A failed write rolls back too, and ordinary writes enforce foreign keys again.
+        let mut w = app.storage.begin_customer_import().await.unwrap();
+        let fine = Customer {
+            id: CustomerId(new_uuid()),
+            profile: CustomerProfile {
+                referred_by: None,
+                ..orphan.profile.clone()
+            },
+            ..orphan.clone()
+        };
+        w.write(std::slice::from_ref(&fine)).await.unwrap();
+        assert!(
+            w.write(std::slice::from_ref(&fine)).await.is_err(),
+            "the same id twice"
+        );
+        drop(w);
+        assert_eq!(
+            app.storage.count_customers(actor.tenant_id).await.unwrap(),
+            0
+        );
+        let e = app
+            .storage
+            .insert_customers(std::slice::from_ref(&orphan))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, patron_store::StoreError::MissingReference(_)),
+            "{e}"
+        );
+        app.storage
+            .insert_customers(std::slice::from_ref(&fine))
+            .await
+            .unwrap();
+        assert_eq!(
+            app.storage.count_customers(actor.tenant_id).await.unwrap(),
+            1
+        );
     }
 
     #[tokio::test]
