@@ -575,7 +575,11 @@ impl Bare {
     }
 
     async fn open_pg(url: &str, tenant: TenantId) -> anyhow::Result<Bare> {
-        let conn = sqlx::PgConnection::connect(url)
+        // The scratch-table statements take seconds: no "slow statement" warnings.
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let conn = options
+            .disable_statement_logging()
+            .connect()
             .await
             .context("connecting the bare PostgreSQL reference")?;
         Ok(Bare::Pg {
