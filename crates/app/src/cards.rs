@@ -640,7 +640,24 @@ impl App {
             created_at: now(),
         };
         let specs: Vec<PostingSpec> = postings.into_iter().map(spec).collect();
-        match self.storage.post(&txn, &changes, &specs).await {
+        let event = txn
+            .customer_id
+            .map(|c| patron_domain::timeline::TimelineEvent {
+                tenant_id: actor.tenant_id,
+                id: patron_domain::ids::TimelineEventId(new_uuid()),
+                customer_id: c,
+                occurred_at: txn.created_at,
+                kind: kind.into(),
+                summary: txn.memo.clone(),
+                data: serde_json::json!({"txn_id": txn.id, "details": details}),
+                store_id: actor.store_id,
+                staff_id: Some(actor.staff_id),
+            });
+        match self
+            .storage
+            .post(&txn, &changes, &specs, event.as_ref())
+            .await
+        {
             Ok(PostOutcome::Posted { entries }) => {
                 let mut after = before.clone();
                 if let Some(k) = &keys {
@@ -654,16 +671,6 @@ impl App {
                             after.points = e.balance_after;
                         }
                     }
-                }
-                if let Some(c) = txn.customer_id {
-                    self.timeline_event(
-                        actor,
-                        c,
-                        kind,
-                        txn.memo.clone(),
-                        serde_json::json!({"txn_id": txn.id, "details": details}),
-                    )
-                    .await?;
                 }
                 Ok(LedgerReceipt {
                     txn_id: txn.id,
@@ -1379,7 +1386,7 @@ impl App {
             data: details.clone(),
             created_at: now(),
         };
-        match self.storage.post(&txn, &changes, &[]).await? {
+        match self.storage.post(&txn, &changes, &[], None).await? {
             PostOutcome::Posted { .. } => Ok(LedgerReceipt {
                 txn_id: txn.id,
                 kind: kind.into(),

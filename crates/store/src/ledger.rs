@@ -1,7 +1,8 @@
 //! The ledger's storage: the only code that writes balances.
 //!
 //! [`LedgerStore::post`] is one database transaction that (1) records the business
-//! transaction under its idempotency key, (2) applies any card changes, (3) changes each
+//! transaction under its idempotency key, (2) applies any card changes and appends the
+//! customer's timeline event, (3) changes each
 //! account's cached balance with a single statement that refuses to go below the
 //! account's floor, (4) appends one entry per account with its balance after and a hash
 //! chaining it to the tenant's previous entry. Either all of it happens or none.
@@ -130,6 +131,7 @@ pub trait LedgerStore: Send + Sync {
         txn: &TxnRecord,
         changes: &[CardChange],
         postings: &[PostingSpec],
+        timeline: Option<&patron_domain::timeline::TimelineEvent>,
     ) -> Result<PostOutcome>;
     async fn txn(&self, tenant: TenantId, id: Uuid) -> Result<Option<TxnRecord>>;
     async fn txn_by_key(

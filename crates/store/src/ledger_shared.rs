@@ -186,7 +186,13 @@ macro_rules! impl_ledger_storage {
         #[async_trait::async_trait]
         #[allow(clippy::too_many_arguments)]
         impl LedgerStore for $ty {
-            async fn post(&self, txn: &TxnRecord, changes: &[CardChange], postings: &[PostingSpec]) -> Result<PostOutcome> {
+            async fn post(
+                &self,
+                txn: &TxnRecord,
+                changes: &[CardChange],
+                postings: &[PostingSpec],
+                timeline: Option<&patron_domain::timeline::TimelineEvent>,
+            ) -> Result<PostOutcome> {
                 let t = txn.tenant_id.0;
                 let mut tx = self.writer().begin().await?;
                 // 1. Idempotency: a key seen before answers with the original transaction.
@@ -258,6 +264,10 @@ macro_rules! impl_ledger_storage {
                             }
                         }
                     }
+                }
+                // The customer's timeline event commits with the money, in one flush.
+                if let Some(e) = timeline {
+                    super::insert_event(&mut tx, e).await?;
                 }
                 // 3. Balances, in account-id order so concurrent posts lock rows in one order.
                 let mut merged: std::collections::BTreeMap<uuid::Uuid, PostingSpec> = Default::default();
