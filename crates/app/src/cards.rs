@@ -110,6 +110,16 @@ pub struct IssueCard {
     /// Spend from and earn into the holder's organization's pooled accounts.
     #[serde(default)]
     pub pool_to_org: bool,
+    /// The price of the card (a member-price card bought for a fee), in fen; recorded as
+    /// revenue in the same transaction as the card.
+    #[serde(default)]
+    pub fee: Option<Money>,
+    /// How the fee was paid (required with a fee).
+    #[serde(default)]
+    pub fee_tender: Option<Tender>,
+    /// Makes a paid issue safe to retry (required with a fee).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 fn electronic() -> CardMedium {
@@ -355,6 +365,58 @@ impl App {
             pool_to_org: req.pool_to_org,
             replaced_by: None,
         };
+        if let Some(fee) = req.fee.filter(|f| f.fen() != 0) {
+            // A paid card: the card and the sale are one ledger transaction.
+            let key = req.idempotency_key.as_deref().unwrap_or("");
+            check_request(key, "fee", fee)?;
+            let tender = req.fee_tender.ok_or_else(|| {
+                ValidationErrors::single("fee_tender", "required", "how was the fee paid?")
+            })?;
+            let store = actor
+                .store_id
+                .ok_or_else(|| AppError::Forbidden("cards are sold at a store".into()))?;
+            let postings = vec![
+                Posting::new(AccountKey::tender(store, tender), fee.fen()),
+                Posting::new(AccountKey::store(AccountKind::Revenue, store), fee.fen()),
+            ];
+            let memo = format!(
+                "售卡 / card sold {} for {fee} ({})",
+                card.number,
+                tender.as_str()
+            );
+            let details = serde_json::json!({"card_id": card.id, "number": card.number, "fee": fee, "tender": tender});
+            let hash = request_hash(
+                "card_sale",
+                card.customer_id
+                    .map(|c| c.0.to_string())
+                    .unwrap_or_default(),
+                &(fee, tender, req.kinds),
+            );
+            let receipt = self
+                .post(
+                    actor,
+                    "card_sale",
+                    key,
+                    hash,
+                    None,
+                    card.customer_id,
+                    None,
+                    postings,
+                    vec![CardChange::Insert(card.clone())],
+                    None,
+                    None,
+                    memo,
+                    details,
+                )
+                .await?;
+            if receipt.replayed {
+                let original: CardId =
+                    serde_json::from_value(receipt.details["card_id"].clone())
+                        .map_err(|_| AppError::Internal("card sale without its card".into()))?;
+                return self.card_view(actor, original).await;
+            }
+            return self.card_view(actor, card.id).await;
+        }
         self.storage
             .insert_cards(std::slice::from_ref(&card))
             .await

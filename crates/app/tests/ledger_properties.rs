@@ -91,6 +91,9 @@ async fn world() -> World {
             number: None,
             pin: None,
             pool_to_org: false,
+            fee: None,
+            fee_tender: None,
+            idempotency_key: None,
         };
         cards.push(app.issue_card(&actor, &req).await.unwrap().card.id);
     }

@@ -339,6 +339,9 @@ fn verify_catches_edits_behind_the_systems_back() {
                     number: None,
                     pin: None,
                     pool_to_org: false,
+                    fee: None,
+                    fee_tender: None,
+                    idempotency_key: None,
                 },
             )
             .await

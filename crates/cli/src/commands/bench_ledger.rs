@@ -362,6 +362,9 @@ async fn setup_tenant(app: &App, cards: usize) -> anyhow::Result<(Actor, Vec<Car
                     number: None,
                     pin: None,
                     pool_to_org: false,
+                    fee: None,
+                    fee_tender: None,
+                    idempotency_key: None,
                 },
             )
             .await

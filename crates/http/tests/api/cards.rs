@@ -616,6 +616,28 @@ async fn corporate_pool_and_charge_account(t: TestApp) {
         (Some(300_000), Some(100_000), Some(200_000))
     );
     assert_eq!(st["opening_owed"], 0);
+    // A member-price card bought for a fee: the card and the sale in one transaction.
+    let k = key();
+    let body = json!({"customer_id": a, "kinds": {"stored_value": false, "points": true, "member_price": true},
+        "fee": 9_900, "fee_tender": "wechat", "idempotency_key": k});
+    let (s, paid) = t.post("/cards", body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{paid}");
+    assert_eq!(paid["kinds"]["member_price"], true);
+    let (_, again) = t.post("/cards", body).await;
+    assert_eq!(
+        again["id"], paid["id"],
+        "a retried sale returns the same card"
+    );
+    let (s, e) = t
+        .post(
+            "/cards",
+            json!({"customer_id": a, "fee": 9_900, "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("fee_tender"))
+    );
     // A person is not an organization.
     let (s, _) = t.get(&format!("/customers/{a}/charge-account")).await;
     assert_eq!(s, StatusCode::CONFLICT);
