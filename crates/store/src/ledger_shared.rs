@@ -270,13 +270,16 @@ macro_rules! impl_ledger_storage {
                     super::insert_event(&mut tx, e).await?;
                 }
                 // 3. Balances, in account-id order so concurrent posts lock rows in one order.
-                let mut merged: std::collections::BTreeMap<uuid::Uuid, PostingSpec> = Default::default();
+                // Customer accounts first, then the store's shared accounts (tender, revenue),
+                // each in id order: one global lock order (no deadlocks), and the rows every
+                // till touches are held for the shortest time.
+                let mut merged: std::collections::BTreeMap<(bool, uuid::Uuid), PostingSpec> = Default::default();
                 for p in postings {
                     let id = p.key.account_id(txn.tenant_id);
-                    merged.entry(id).and_modify(|m| m.amount += p.amount).or_insert(*p);
+                    merged.entry((!p.key.kind.customer_side(), id)).and_modify(|m| m.amount += p.amount).or_insert(*p);
                 }
                 let mut lines = Vec::with_capacity(merged.len());
-                for (id, p) in &merged {
+                for ((_, id), p) in &merged {
                     if p.amount == 0 {
                         continue;
                     }
