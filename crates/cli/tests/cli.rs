@@ -389,3 +389,67 @@ fn verify_catches_edits_behind_the_systems_back() {
     );
     assert!(out.contains("does not balance"), "{out}");
 }
+
+#[test]
+fn import_and_export_on_postgres_when_available() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = rt.block_on(patron_store::testing::fresh_postgres_url()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &url, "shop");
+    let csv = "name,phone,birthday,tags,id_number\n张伟,13800138000,1988-05-17,VIP;商务宴请,11010519491231002X\n王芳,13900139000,,,\n";
+    let file = write(dir.path(), "members.csv", csv);
+    let o = patron(
+        dir.path(),
+        &url,
+        &[
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--tenant",
+            "shop",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("2 imported"), "{}", text(&o));
+    // Importing the same file again clashes with the stored phones: nothing more is imported.
+    let o = patron(
+        dir.path(),
+        &url,
+        &[
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--tenant",
+            "shop",
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("members.csv:2: phone"), "{}", text(&o));
+    let out = dir.path().join("out.csv");
+    let o = patron(
+        dir.path(),
+        &url,
+        &[
+            "export",
+            "customers",
+            out.to_str().unwrap(),
+            "--tenant",
+            "shop",
+        ],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("2 customers"),
+        "{}",
+        text(&o)
+    );
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        exported.contains("110***********002X") && !exported.contains("11010519491231002X"),
+        "{exported}"
+    );
+}
