@@ -25,6 +25,11 @@ use utoipa::ToSchema;
 
 /// The largest single top-up or spend accepted (a typo guard, far above any real bill).
 pub const MAX_AMOUNT: Money = Money::from_yuan(1_000_000);
+/// How long settings read from the database are reused.
+pub const SETTINGS_TTL: chrono::Duration = chrono::Duration::seconds(5);
+/// Settings per tenant with the time they were read.
+pub type SettingsCache =
+    Mutex<HashMap<patron_domain::ids::TenantId, (DateTime<Utc>, TenantSettings)>>;
 /// How long a verified PIN stays good for spending on that card.
 pub const PIN_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(3);
 
@@ -253,12 +258,30 @@ fn spec(p: Posting) -> PostingSpec {
 
 impl App {
     /// The tenant's settings (defaults for what was never set).
+    ///
+    /// Read on every top-up and spend, so kept for a few seconds in memory: a change made
+    /// through this process is seen at once, one made by another process within
+    /// [`SETTINGS_TTL`].
     pub async fn settings(&self, actor: &Actor) -> Result<TenantSettings, AppError> {
-        Ok(match self.storage.settings(actor.tenant_id).await? {
+        if let Some((at, s)) = self
+            .settings_cache
+            .lock()
+            .expect("settings cache")
+            .get(&actor.tenant_id)
+            && now() - *at < SETTINGS_TTL
+        {
+            return Ok(s.clone());
+        }
+        let settings = match self.storage.settings(actor.tenant_id).await? {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| AppError::Internal(format!("stored settings unreadable: {e}")))?,
             None => TenantSettings::default(),
-        })
+        };
+        self.settings_cache
+            .lock()
+            .expect("settings cache")
+            .insert(actor.tenant_id, (now(), settings.clone()));
+        Ok(settings)
     }
 
     /// Replaces the tenant's settings.
@@ -289,10 +312,14 @@ impl App {
         }
         errors.into_result(())?;
         let v = serde_json::to_value(settings).expect("settings serialise");
-        Ok(self
-            .storage
+        self.storage
             .save_settings(actor.tenant_id, &v, now())
-            .await?)
+            .await?;
+        self.settings_cache
+            .lock()
+            .expect("settings cache")
+            .remove(&actor.tenant_id);
+        Ok(())
     }
 
     /// Issues a card (to a customer, or anonymous).

@@ -31,6 +31,8 @@ pub struct App {
     pub session_ttl: chrono::Duration,
     /// Verified-PIN tokens (in memory: a restart only asks for the PIN again).
     pub pin_tokens: Arc<cards::PinTokens>,
+    /// Tenant settings recently read (see [`App::settings`]).
+    pub settings_cache: Arc<cards::SettingsCache>,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
             id_hash_key: Arc::new(id_hash_key),
             session_ttl: chrono::Duration::hours(12),
             pin_tokens: Arc::new(cards::PinTokens::default()),
+            settings_cache: Arc::new(Default::default()),
         }
     }
 }
