@@ -244,6 +244,15 @@ fn check_amount(field: &str, amount: Money) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The store where money is taken: the actor's. `what` completes "… happen at a store".
+pub(crate) fn at_store(actor: &Actor, what: &str) -> Result<patron_domain::ids::StoreId, AppError> {
+    actor.store_id.ok_or_else(|| {
+        AppError::Forbidden(format!(
+            "{what} happen at a store: log in with the store you work at"
+        ))
+    })
+}
+
 fn card_floor(kind: AccountKind) -> Option<i64> {
     kind.customer_side().then_some(0)
 }
@@ -399,9 +408,7 @@ impl App {
             let tender = req.fee_tender.ok_or_else(|| {
                 ValidationErrors::single("fee_tender", "required", "how was the fee paid?")
             })?;
-            let store = actor
-                .store_id
-                .ok_or_else(|| AppError::Forbidden("cards are sold at a store".into()))?;
+            let store = at_store(actor, "card sales")?;
             let postings = vec![
                 Posting::new(AccountKey::tender(store, tender), fee.fen()),
                 Posting::new(AccountKey::store(AccountKind::Revenue, store), fee.fen()),
@@ -532,7 +539,7 @@ impl App {
         ])
     }
 
-    async fn balances_of(
+    pub(crate) async fn balances_of(
         &self,
         actor: &Actor,
         keys: &[AccountKey; 3],
@@ -872,9 +879,7 @@ impl App {
         check_amount("amount", req.amount)?;
         let card = self.card(actor, card_id).await?;
         Self::usable(&card, true)?;
-        let store = actor.store_id.ok_or_else(|| {
-            AppError::Forbidden("top-ups are taken at a store: log in as staff of a store".into())
-        })?;
+        let store = at_store(actor, "top-ups")?;
         let settings = self.settings(actor).await?;
         let keys = self.money_keys(actor, &card).await?;
         let bonus = settings.top_up.bonus_for(req.amount);
@@ -941,9 +946,7 @@ impl App {
         check_amount("amount", req.amount)?;
         let card = self.card(actor, card_id).await?;
         Self::usable(&card, true)?;
-        let store = actor.store_id.ok_or_else(|| {
-            AppError::Forbidden("spending happens at a store: log in as staff of a store".into())
-        })?;
+        let store = at_store(actor, "spends")?;
         // A retried request must not ask for the PIN again nor fail on the new balance.
         let hash = request_hash("spend", card.id, &(req.amount, &req.memo));
         if let Some(r) = self
@@ -1177,9 +1180,7 @@ impl App {
             .into());
         }
         let card = self.card(actor, card_id).await?;
-        let store = actor
-            .store_id
-            .ok_or_else(|| AppError::Forbidden("adjustments are made at a store".into()))?;
+        let store = at_store(actor, "adjustments")?;
         let keys = self.money_keys(actor, &card).await?;
         let (target, counter) = match req.balance.as_str() {
             "principal" => (keys[0], AccountKey::store(AccountKind::Discounts, store)),
@@ -1512,9 +1513,7 @@ impl App {
         if card.pool_to_org {
             return Err(AppError::Conflict { code: "pooled_card", field: None, message: "a pooled card holds no money of its own; close it after moving it out of the pool".into(), existing: None });
         }
-        let store = actor
-            .store_id
-            .ok_or_else(|| AppError::Forbidden("refunds are paid at a store".into()))?;
+        let store = at_store(actor, "refunds")?;
         let keys = self.money_keys(actor, &card).await?;
         let bal = self.balances_of(actor, &keys).await?;
         let mut postings = Vec::new();

@@ -145,9 +145,7 @@ impl App {
     ) -> Result<LedgerReceipt, AppError> {
         self.organization(actor, org).await?;
         crate::cards::check_request(&req.idempotency_key, "amount", req.amount)?;
-        let store = actor
-            .store_id
-            .ok_or_else(|| AppError::Forbidden("charges are made at a store".into()))?;
+        let store = crate::cards::at_store(actor, "charges")?;
         let postings = vec![
             Posting::new(charge_key(org), -req.amount.fen()),
             Posting::new(
@@ -214,9 +212,7 @@ impl App {
             )
             .into());
         }
-        let store = actor
-            .store_id
-            .ok_or_else(|| AppError::Forbidden("repayments are taken at a store".into()))?;
+        let store = crate::cards::at_store(actor, "repayments")?;
         let postings = vec![
             Posting::new(AccountKey::tender(store, req.tender), req.amount.fen()),
             Posting::new(charge_key(org), req.amount.fen()),
@@ -247,19 +243,7 @@ impl App {
             AccountKey::customer(AccountKind::OrgBonus, org),
             AccountKey::customer(AccountKind::OrgPoints, org),
         ];
-        let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.account_id(actor.tenant_id)).collect();
-        let accounts = self.storage.accounts(actor.tenant_id, &ids).await?;
-        let get = |i: usize| {
-            accounts
-                .iter()
-                .find(|a| a.id == ids[i])
-                .map_or(0, |a| a.balance)
-        };
-        Ok(Balances {
-            principal: Money::from_fen(get(0)),
-            bonus: Money::from_fen(get(1)),
-            points: get(2),
-        })
+        self.balances_of(actor, &keys).await
     }
 
     /// One calendar month (UTC) of the charge account: opening, charges, repayments, closing.
