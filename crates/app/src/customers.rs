@@ -6,6 +6,7 @@ use patron_domain::card_number;
 use patron_domain::customer::{Customer, CustomerInput, CustomerProfile, ValidationContext};
 use patron_domain::id_document::{IdDocument, IdDocumentKind};
 use patron_domain::ids::{CustomerId, TimelineEventId};
+use patron_domain::ledger::{AccountKey, AccountKind};
 use patron_domain::page::{Page, PageRequest};
 use patron_domain::phone::Phone;
 use patron_domain::search::{self, LookupQuery};
@@ -323,6 +324,31 @@ impl App {
                 code: "customer_merged",
                 field: None,
                 message: "one of these customers has already been merged".into(),
+                existing: None,
+            });
+        }
+        // Cards (and their balances) move with the merge; an organization's own accounts
+        // (pool, charge account) do not, so a duplicate still holding money is refused.
+        let org_keys: Vec<uuid::Uuid> = [
+            AccountKind::OrgPrincipal,
+            AccountKind::OrgBonus,
+            AccountKind::OrgPoints,
+            AccountKind::Charge,
+        ]
+        .into_iter()
+        .map(|k| AccountKey::customer(k, duplicate).account_id(actor.tenant_id))
+        .collect();
+        if self
+            .storage
+            .accounts(actor.tenant_id, &org_keys)
+            .await?
+            .iter()
+            .any(|a| a.balance != 0)
+        {
+            return Err(AppError::Conflict {
+                code: "duplicate_holds_balances",
+                field: Some("duplicate_id"),
+                message: "the duplicate still holds an organization pool or charge-account balance: settle or move it first".into(),
                 existing: None,
             });
         }

@@ -638,6 +638,20 @@ async fn corporate_pool_and_charge_account(t: TestApp) {
         (s, e["error"]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("fee_tender"))
     );
+    // An organization that still owes on its charge account cannot be merged away.
+    let other = t
+        .customer(json!({"name": "浦江资本有限公司", "customer_type": "organization"}))
+        .await;
+    let (s, e) = t
+        .post(
+            &format!("/customers/{other}/merge"),
+            json!({"duplicate_id": org}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate_holds_balances"))
+    );
     // A person is not an organization.
     let (s, _) = t.get(&format!("/customers/{a}/charge-account")).await;
     assert_eq!(s, StatusCode::CONFLICT);
