@@ -435,6 +435,7 @@ impl App {
                     None,
                     card.customer_id,
                     None,
+                    None,
                     postings,
                     vec![CardChange::Insert(card.clone())],
                     None,
@@ -705,6 +706,8 @@ impl App {
         card: Option<&Card>,
         customer: Option<CustomerId>,
         keys: Option<[AccountKey; 3]>,
+        // The balances of `keys` the caller already read (saves a read on the hot path).
+        known_before: Option<Balances>,
         postings: Vec<Posting>,
         changes: Vec<CardChange>,
         reason: Option<String>,
@@ -714,9 +717,10 @@ impl App {
     ) -> Result<LedgerReceipt, AppError> {
         check_balanced(&postings)
             .map_err(|e| AppError::Internal(format!("unbalanced {kind}: {e}")))?;
-        let before = match &keys {
-            Some(k) => self.balances_of(actor, k).await?,
-            None => Balances::default(),
+        let before = match (&keys, known_before) {
+            (_, Some(b)) => b,
+            (Some(k), None) => self.balances_of(actor, k).await?,
+            (None, None) => Balances::default(),
         };
         let txn = TxnRecord {
             tenant_id: actor.tenant_id,
@@ -755,16 +759,20 @@ impl App {
             .await
         {
             Ok(PostOutcome::Posted { entries }) => {
-                let mut after = before.clone();
+                // Touched balances come from the entries themselves (exact even when
+                // other tills posted in between); untouched ones from the earlier read.
+                let (mut before, mut after) = (before.clone(), before);
                 if let Some(k) = &keys {
                     for e in &entries {
+                        let (b, a) = (e.balance_after - e.amount, e.balance_after);
                         let id = e.account_id;
                         if id == k[0].account_id(actor.tenant_id) {
-                            after.principal = Money::from_fen(e.balance_after);
+                            (before.principal, after.principal) =
+                                (Money::from_fen(b), Money::from_fen(a));
                         } else if id == k[1].account_id(actor.tenant_id) {
-                            after.bonus = Money::from_fen(e.balance_after);
+                            (before.bonus, after.bonus) = (Money::from_fen(b), Money::from_fen(a));
                         } else if id == k[2].account_id(actor.tenant_id) {
-                            after.points = e.balance_after;
+                            (before.points, after.points) = (b, a);
                         }
                     }
                 }
@@ -822,6 +830,7 @@ impl App {
             hash,
             None,
             Some(org),
+            None,
             None,
             postings,
             vec![],
@@ -925,6 +934,7 @@ impl App {
             Some(&card),
             None,
             Some(keys),
+            Some(balance),
             postings,
             vec![],
             None,
@@ -1012,6 +1022,7 @@ impl App {
                     Some(&card),
                     None,
                     Some(keys),
+                    Some(bal.clone()),
                     postings,
                     vec![],
                     None,
@@ -1151,6 +1162,7 @@ impl App {
             Some(&src),
             None,
             Some(from_keys),
+            Some(bal.clone()),
             postings,
             vec![],
             None,
@@ -1213,6 +1225,7 @@ impl App {
             Some(&card),
             None,
             Some(keys),
+            None,
             postings,
             vec![],
             Some(reason),
@@ -1293,6 +1306,7 @@ impl App {
             card.as_ref(),
             None,
             keys,
+            None,
             postings,
             vec![],
             Some(reason),
@@ -1434,6 +1448,7 @@ impl App {
                 Some(&old),
                 None,
                 Some(new_keys),
+                Some(Balances::default()),
                 postings,
                 changes,
                 None,
@@ -1574,6 +1589,7 @@ impl App {
             Some(&card),
             None,
             Some(keys),
+            Some(bal.clone()),
             postings,
             changes,
             Some(reason),
