@@ -16,7 +16,7 @@ use patron_domain::money::Money;
 use patron_domain::settings::TenantSettings;
 use patron_domain::stored_value::{self, SplitError};
 use patron_store::StoreError;
-use patron_store::ledger::{CardChange, PostOutcome, PostingSpec, TxnRecord};
+use patron_store::ledger::{LedgerChange, PostOutcome, PostingSpec, TxnRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -257,12 +257,8 @@ fn card_floor(kind: AccountKind) -> Option<i64> {
     kind.customer_side().then_some(0)
 }
 
-fn spec(p: Posting) -> PostingSpec {
-    PostingSpec {
-        key: p.account,
-        amount: p.amount,
-        floor: card_floor(p.account.kind),
-    }
+pub(crate) fn spec(p: Posting) -> PostingSpec {
+    PostingSpec::new(p.account, p.amount, card_floor(p.account.kind))
 }
 
 impl App {
@@ -317,6 +313,27 @@ impl App {
                 "pin_max_failures",
                 "invalid",
                 "at least 1",
+            ));
+        }
+        if let Err(e) = settings.levels.validate() {
+            errors.push(patron_domain::FieldError::new(
+                "levels",
+                "invalid_levels",
+                e.to_string(),
+            ));
+        }
+        if settings.points.points_per_yuan < 0 || settings.points.redemption.points_per_yuan <= 0 {
+            errors.push(patron_domain::FieldError::new(
+                "points",
+                "invalid_rate",
+                "earning rate zero or more; redemption rate above zero",
+            ));
+        }
+        if !(-720..=840).contains(&settings.utc_offset_minutes) {
+            errors.push(patron_domain::FieldError::new(
+                "utc_offset_minutes",
+                "invalid",
+                "between -720 and 840",
             ));
         }
         errors.into_result(())?;
@@ -437,7 +454,7 @@ impl App {
                     None,
                     None,
                     postings,
-                    vec![CardChange::Insert(card.clone())],
+                    vec![LedgerChange::Insert(card.clone())],
                     None,
                     None,
                     memo,
@@ -522,7 +539,11 @@ impl App {
 
     /// The keys of the accounts a card's money and points live in: its own, or its
     /// organization's pool.
-    async fn money_keys(&self, actor: &Actor, card: &Card) -> Result<[AccountKey; 3], AppError> {
+    pub(crate) async fn money_keys(
+        &self,
+        actor: &Actor,
+        card: &Card,
+    ) -> Result<[AccountKey; 3], AppError> {
         if card.pool_to_org
             && let Some(holder) = card.customer_id
             && let Some(org) = self.customer(actor, holder).await?.profile.organization_id
@@ -709,14 +730,59 @@ impl App {
         // The balances of `keys` the caller already read (saves a read on the hot path).
         known_before: Option<Balances>,
         postings: Vec<Posting>,
-        changes: Vec<CardChange>,
+        changes: Vec<LedgerChange>,
         reason: Option<String>,
         reverses: Option<uuid::Uuid>,
         memo: String,
         details: serde_json::Value,
     ) -> Result<LedgerReceipt, AppError> {
-        check_balanced(&postings)
-            .map_err(|e| AppError::Internal(format!("unbalanced {kind}: {e}")))?;
+        let specs = postings.into_iter().map(spec).collect();
+        self.post_specs(
+            actor,
+            kind,
+            key,
+            hash,
+            card,
+            customer,
+            keys,
+            known_before,
+            specs,
+            changes,
+            reason,
+            reverses,
+            memo,
+            details,
+        )
+        .await
+    }
+
+    /// [`App::post`] with postings that carry notes or lot rules (points).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn post_specs(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        key: &str,
+        hash: String,
+        card: Option<&Card>,
+        customer: Option<CustomerId>,
+        keys: Option<[AccountKey; 3]>,
+        known_before: Option<Balances>,
+        specs: Vec<PostingSpec>,
+        changes: Vec<LedgerChange>,
+        reason: Option<String>,
+        reverses: Option<uuid::Uuid>,
+        memo: String,
+        details: serde_json::Value,
+    ) -> Result<LedgerReceipt, AppError> {
+        if !specs.is_empty() {
+            let postings: Vec<Posting> = specs
+                .iter()
+                .map(|p| Posting::new(p.key, p.amount))
+                .collect();
+            check_balanced(&postings)
+                .map_err(|e| AppError::Internal(format!("unbalanced {kind}: {e}")))?;
+        }
         let before = match (&keys, known_before) {
             (_, Some(b)) => b,
             (Some(k), None) => self.balances_of(actor, k).await?,
@@ -739,7 +805,6 @@ impl App {
             data: details.clone(),
             created_at: now(),
         };
-        let specs: Vec<PostingSpec> = postings.into_iter().map(spec).collect();
         let event = txn
             .customer_id
             .map(|c| patron_domain::timeline::TimelineEvent {
@@ -843,7 +908,7 @@ impl App {
     }
 
     /// Rebuilds the receipt of a transaction from its entries (a retried request).
-    async fn replay(
+    pub(crate) async fn replay(
         &self,
         actor: &Actor,
         txn: TxnRecord,
@@ -969,6 +1034,25 @@ impl App {
             .await?;
         let settings = self.settings(actor).await?;
         let keys = self.money_keys(actor, &card).await?;
+        // Points, the visit and any upgrade post with the spend (one transaction).
+        let customer = match card.customer_id {
+            Some(c) => Some(self.customer(actor, c).await?),
+            None => None,
+        };
+        let earn = self
+            .plan_earn(
+                actor,
+                &settings,
+                Some(&card),
+                customer.as_ref(),
+                card.kinds.points.then_some(keys[2]),
+                store,
+                req.amount,
+                &[(patron_domain::points::PayMethod::StoredValue, req.amount)],
+                "card_spend",
+                now(),
+            )
+            .await?;
         // The split is computed from balances read before posting; if concurrent spends
         // moved them, the posting's floor check refuses and we recompute (the statement,
         // not this read, is what guarantees no overdraft).
@@ -1012,9 +1096,11 @@ impl App {
                     req.amount, split.principal, split.bonus
                 )
             });
-            let details = serde_json::json!({"amount": req.amount, "principal": split.principal, "bonus": split.bonus, "rule": settings.split_rule});
+            let details = serde_json::json!({"amount": req.amount, "principal": split.principal, "bonus": split.bonus, "rule": settings.split_rule, "earn": earn.summary});
+            let mut specs: Vec<PostingSpec> = postings.into_iter().map(spec).collect();
+            specs.extend(earn.specs.iter().cloned());
             let posted = self
-                .post(
+                .post_specs(
                     actor,
                     "spend",
                     &req.idempotency_key,
@@ -1023,8 +1109,8 @@ impl App {
                     None,
                     Some(keys),
                     Some(bal.clone()),
-                    postings,
-                    vec![],
+                    specs,
+                    earn.changes.clone(),
                     None,
                     None,
                     memo,
@@ -1210,14 +1296,32 @@ impl App {
                 .into());
             }
         };
-        let postings = vec![
-            Posting::new(target, req.amount),
-            Posting::new(counter, req.amount),
+        let mut specs = vec![
+            spec(Posting::new(target, req.amount)),
+            spec(Posting::new(counter, req.amount)),
         ];
         let memo = format!("调整 / adjustment {} {}: {reason}", req.balance, req.amount);
+        if target.kind.unit() == patron_domain::ledger::Unit::Points {
+            // Points added by hand expire like earned ones; each entry says why.
+            let settings = self.settings(actor).await?;
+            let today = settings.local_date(now());
+            specs[0].note = Some(patron_store::ledger::EntryNote {
+                rule: patron_domain::points::PointsRule::Adjustment
+                    .as_str()
+                    .into(),
+                memo: format!("人工调整 {} 分：{reason}", req.amount),
+                memo_en: format!("Manual adjustment of {} pts: {reason}", req.amount),
+            });
+            if req.amount > 0 {
+                specs[0].lot = patron_store::ledger::LotRule::New {
+                    earned_on: today,
+                    expires_on: patron_domain::points::expires_on(&settings.points.expiry, today),
+                };
+            }
+        }
         let details = serde_json::json!({"balance": req.balance, "amount": req.amount});
         let hash = request_hash("adjustment", card.id, req);
-        self.post(
+        self.post_specs(
             actor,
             "adjustment",
             &req.idempotency_key,
@@ -1226,7 +1330,7 @@ impl App {
             None,
             Some(keys),
             None,
-            postings,
+            specs,
             vec![],
             Some(reason),
             None,
@@ -1298,6 +1402,23 @@ impl App {
         );
         let details = serde_json::json!({"reverses": original.id, "original_kind": original.kind});
         let hash = request_hash("reversal", txn_id, &req.reason);
+        // The spend's visit stops counting; gifts go back into stock. Points lots are put
+        // back by the ledger itself (see `LotRule::Auto`).
+        let mut changes = vec![LedgerChange::VisitsReversed { txn: original.id }];
+        if original.kind == "points_gift"
+            && let Some(gift) = original
+                .data
+                .get("gift_id")
+                .and_then(|g| g.as_str())
+                .and_then(|g| g.parse().ok())
+        {
+            let qty = original
+                .data
+                .get("quantity")
+                .and_then(|q| q.as_u64())
+                .unwrap_or(1);
+            changes.extend((0..qty).map(|_| LedgerChange::GiftReturned { gift }));
+        }
         self.post(
             actor,
             "reversal",
@@ -1308,7 +1429,7 @@ impl App {
             keys,
             None,
             postings,
-            vec![],
+            changes,
             Some(reason),
             Some(original.id),
             memo,
@@ -1413,8 +1534,8 @@ impl App {
             }
         }
         let changes = vec![
-            CardChange::Insert(new.clone()),
-            CardChange::Status {
+            LedgerChange::Insert(new.clone()),
+            LedgerChange::Status {
                 card: old.id,
                 status: CardStatus::Lost,
                 replaced_by: Some(new.id),
@@ -1470,7 +1591,7 @@ impl App {
         key: &str,
         hash: String,
         card: &Card,
-        changes: Vec<CardChange>,
+        changes: Vec<LedgerChange>,
         memo: String,
         details: serde_json::Value,
     ) -> Result<LedgerReceipt, AppError> {
@@ -1553,7 +1674,7 @@ impl App {
                 -bal.points,
             ));
         }
-        let changes = vec![CardChange::Status {
+        let changes = vec![LedgerChange::Status {
             card: card.id,
             status: CardStatus::Closed,
             replaced_by: None,

@@ -30,16 +30,56 @@ pub enum AppError {
     /// Spending is locked for a while (too many wrong PINs).
     #[error("{message}")]
     Locked { message: String },
+    /// A coupon that cannot be used here and now; `code()` says why.
+    #[error("{0}")]
+    CouponRejected(patron_domain::coupon::CouponRejection),
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]
     Internal(String),
 }
 
+/// Store conflicts passed on with their own code, and what to tell the user.
+const STATE_CONFLICTS: &[(&str, &str)] = &[
+    (
+        "coupon_already_redeemed",
+        "the coupon has already been used",
+    ),
+    ("coupon_voided", "the coupon was voided"),
+    ("coupon_expired", "the coupon has expired"),
+    (
+        "coupon_limit_reached",
+        "the customer already holds as many of these coupons as allowed",
+    ),
+    ("gift_out_of_stock", "this gift is out of stock"),
+    (
+        "level_changed",
+        "the customer's level changed meanwhile; look again and retry",
+    ),
+    (
+        "points_lots_changed",
+        "the points changed meanwhile; run the expiry again",
+    ),
+];
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound { entity: "record" },
+            // Conflicts that are a state of the business, not a taken unique value.
+            StoreError::Conflict { what } if STATE_CONFLICTS.iter().any(|(c, _)| *c == what) => {
+                let message = STATE_CONFLICTS
+                    .iter()
+                    .find(|(c, _)| *c == what)
+                    .map(|(_, m)| (*m).to_string())
+                    .unwrap_or_default();
+                AppError::Conflict {
+                    code: what,
+                    field: None,
+                    message,
+                    existing: None,
+                }
+            }
             StoreError::Conflict { what } => AppError::Conflict {
                 code: "conflict",
                 field: Some(what),

@@ -5,11 +5,14 @@
 pub mod auth;
 pub mod cards;
 pub mod corporate;
+pub mod coupons;
 pub mod customers;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod loyalty;
+pub mod menu;
 pub mod org;
 pub mod statements;
 pub mod verify;

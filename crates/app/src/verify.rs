@@ -84,6 +84,8 @@ impl App {
                     store: e.store_id.map(|x| x.0),
                     at_micros: e.created_at.timestamp_micros(),
                     memo: &e.memo,
+                    rule: e.rule.as_deref(),
+                    memo_en: e.memo_en.as_deref(),
                 };
                 let h = entry_hash(&e.prev_hash, &fields);
                 if h != e.hash {
@@ -136,6 +138,20 @@ impl App {
                     a.key.kind.as_str(),
                     a.balance,
                     sum
+                ));
+            }
+        }
+        // Points lots must hold exactly the points balance of their account.
+        let lot_sums: HashMap<uuid::Uuid, i64> = s.lot_sums(tenant).await?.into_iter().collect();
+        for a in accounts
+            .iter()
+            .filter(|a| matches!(a.key.kind, AccountKind::CardPoints | AccountKind::OrgPoints))
+        {
+            let lots = lot_sums.get(&a.id).copied().unwrap_or(0);
+            if lots != a.balance {
+                report.violations.push(format!(
+                    "tenant {}: points account {} holds {} but its lots hold {}",
+                    tenant, a.id, a.balance, lots
                 ));
             }
         }

@@ -59,6 +59,11 @@ enum Command {
     Export(commands::export::Target),
     /// Check the ledger: balances, balanced transactions, hash chains.
     Verify,
+    /// Coupon housekeeping.
+    #[command(subcommand)]
+    Coupons(commands::coupons::Action),
+    /// Run the loyalty jobs now: points expiry, coupon expiry, level review.
+    Jobs(commands::jobs::Args),
     /// Measure performance against a bare reference in the same run.
     #[command(subcommand)]
     Bench(commands::bench::Target),
@@ -76,6 +81,8 @@ async fn main() -> ExitCode {
         Command::Import(t) => commands::import::run(&cli.database_url, &cli.key_file, t).await,
         Command::Export(t) => commands::export::run(&cli.database_url, &cli.key_file, t).await,
         Command::Verify => commands::verify::run(&cli.database_url, &cli.key_file).await,
+        Command::Coupons(a) => commands::coupons::run(&cli.database_url, &cli.key_file, a).await,
+        Command::Jobs(a) => commands::jobs::run(&cli.database_url, &cli.key_file, a).await,
         Command::Bench(t) => commands::bench::run(&cli.database_url, &cli.key_file, t).await,
     };
     match result {

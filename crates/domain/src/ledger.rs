@@ -100,8 +100,12 @@ pub enum AccountKind {
     Revenue,
     /// Bonus money granted and discounts given (debit-normal).
     Discounts,
-    /// Points granted, net of points taken back or expired (debit-normal).
+    /// Points granted, net of points taken back (debit-normal).
     PointsGranted,
+    /// Points customers redeemed: as cash, for gifts, for coupons (credit-normal).
+    PointsRedeemed,
+    /// Points that expired unused (credit-normal).
+    PointsExpired,
 }
 
 /// Which side an account's balance grows on.
@@ -112,7 +116,7 @@ pub enum Normal {
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 11] = [
+    pub const ALL: [AccountKind; 13] = [
         AccountKind::CardPrincipal,
         AccountKind::CardBonus,
         AccountKind::CardPoints,
@@ -124,6 +128,8 @@ impl AccountKind {
         AccountKind::Revenue,
         AccountKind::Discounts,
         AccountKind::PointsGranted,
+        AccountKind::PointsRedeemed,
+        AccountKind::PointsExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +145,8 @@ impl AccountKind {
             AccountKind::Revenue => "revenue",
             AccountKind::Discounts => "discounts",
             AccountKind::PointsGranted => "points_granted",
+            AccountKind::PointsRedeemed => "points_redeemed",
+            AccountKind::PointsExpired => "points_expired",
         }
     }
     pub fn parse(s: &str) -> Option<AccountKind> {
@@ -154,9 +162,11 @@ impl AccountKind {
     }
     pub fn unit(self) -> Unit {
         match self {
-            AccountKind::CardPoints | AccountKind::OrgPoints | AccountKind::PointsGranted => {
-                Unit::Points
-            }
+            AccountKind::CardPoints
+            | AccountKind::OrgPoints
+            | AccountKind::PointsGranted
+            | AccountKind::PointsRedeemed
+            | AccountKind::PointsExpired => Unit::Points,
             _ => Unit::Fen,
         }
     }
@@ -167,6 +177,8 @@ impl AccountKind {
                 | AccountKind::Revenue
                 | AccountKind::Discounts
                 | AccountKind::PointsGranted
+                | AccountKind::PointsRedeemed
+                | AccountKind::PointsExpired
         )
     }
 }
@@ -315,6 +327,10 @@ pub struct EntryFields<'a> {
     /// Microseconds since the Unix epoch.
     pub at_micros: i64,
     pub memo: &'a str,
+    /// The rule and English explanation of a points entry; covered only when present, so
+    /// entries written before they existed keep their hashes.
+    pub rule: Option<&'a str>,
+    pub memo_en: Option<&'a str>,
 }
 
 /// The hash of the chain's start, for the first entry of a tenant.
@@ -339,6 +355,12 @@ pub fn entry_hash(prev_hash: &str, e: &EntryFields<'_>) -> String {
     );
     h.update(line.as_bytes());
     h.update(e.memo.as_bytes());
+    if e.rule.is_some() || e.memo_en.is_some() {
+        h.update(b"|");
+        h.update(e.rule.unwrap_or_default().as_bytes());
+        h.update(b"|");
+        h.update(e.memo_en.unwrap_or_default().as_bytes());
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -417,6 +439,8 @@ mod tests {
             store: None,
             at_micros: 1,
             memo: "充值",
+            rule: None,
+            memo_en: None,
         };
         let h1 = entry_hash(GENESIS_HASH, &f);
         assert_eq!(h1.len(), 64);
@@ -431,6 +455,22 @@ mod tests {
             )
         );
         assert_ne!(h1, entry_hash(&h1, &f), "the previous hash is covered");
+        let noted = EntryFields {
+            rule: Some("earn"),
+            memo_en: Some("Spent"),
+            ..f.clone()
+        };
+        assert_ne!(h1, entry_hash(GENESIS_HASH, &noted), "the rule is covered");
+        assert_ne!(
+            entry_hash(GENESIS_HASH, &noted),
+            entry_hash(
+                GENESIS_HASH,
+                &EntryFields {
+                    memo_en: Some("Spent!"),
+                    ..noted.clone()
+                }
+            )
+        );
     }
 
     proptest! {

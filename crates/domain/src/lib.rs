@@ -6,16 +6,19 @@
 
 pub mod card;
 pub mod card_number;
+pub mod coupon;
 pub mod customer;
 pub mod error;
 pub mod id_document;
 pub mod ids;
 pub mod ledger;
+pub mod level;
 pub mod menu;
 pub mod money;
 pub mod org;
 pub mod page;
 pub mod phone;
+pub mod points;
 pub mod search;
 pub mod settings;
 pub mod stored_value;

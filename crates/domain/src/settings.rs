@@ -1,6 +1,9 @@
 //! A tenant's configurable rules, with realistic defaults.
 
+use crate::level::LevelRules;
+use crate::points::PointsRules;
 use crate::stored_value::{PrepaidPolicy, SplitRule, TopUpRules};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -18,6 +21,26 @@ pub struct TenantSettings {
     /// How long spending stays locked.
     pub pin_lock_minutes: u32,
     pub prepaid: PrepaidPolicy,
+    /// Points earning, redemption and expiry.
+    pub points: PointsRules,
+    /// Member levels and their review.
+    pub levels: LevelRules,
+    /// The tenant's local time (minutes east of UTC; China is +480): business days, birthdays,
+    /// expiry dates and coupon hours are local.
+    pub utc_offset_minutes: i32,
+}
+
+impl TenantSettings {
+    /// The local wall-clock time of an instant.
+    pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        let offset = FixedOffset::east_opt(self.utc_offset_minutes * 60)
+            .unwrap_or_else(|| FixedOffset::east_opt(8 * 3600).expect("valid offset"));
+        at.with_timezone(&offset).naive_local()
+    }
+    /// The local date of an instant.
+    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        self.local(at).date()
+    }
 }
 
 impl Default for TenantSettings {
@@ -29,6 +52,9 @@ impl Default for TenantSettings {
             pin_max_failures: 5,
             pin_lock_minutes: 30,
             prepaid: PrepaidPolicy::default(),
+            points: PointsRules::default(),
+            levels: LevelRules::default(),
+            utc_offset_minutes: 480,
         }
     }
 }
@@ -43,5 +69,17 @@ mod tests {
         assert!(!s.pin_required);
         assert_eq!(s.pin_max_failures, 5);
         assert_eq!(s.top_up, TopUpRules::default());
+        assert_eq!(s.utc_offset_minutes, 480);
+    }
+
+    #[test]
+    fn local_dates_follow_the_offset() {
+        let s = TenantSettings::default();
+        // 16:30 UTC is half past midnight the next day in China.
+        let at = "2026-11-23T16:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            s.local_date(at),
+            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+        );
     }
 }

@@ -106,6 +106,10 @@ impl From<AppError> for ApiError {
             AppError::Locked { message } => {
                 ApiError::new(StatusCode::LOCKED, "card_locked", message)
             }
+            AppError::CouponRejected(r) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), r.to_string())
+                    .with_field("code")
+            }
             AppError::Store(inner) => {
                 tracing::error!(error = %inner, "store error");
                 ApiError::new(

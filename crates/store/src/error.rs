@@ -21,6 +21,9 @@ pub enum StoreError {
     /// The transaction was reversed already.
     #[error("already reversed")]
     AlreadyReversed,
+    /// A request the store cannot apply (a bug in the caller).
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
     /// A stored value this version cannot read: a bug or a hand edit.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

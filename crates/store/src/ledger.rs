@@ -9,7 +9,7 @@
 
 use crate::Result;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use patron_domain::card::{Card, CardStatus};
 use patron_domain::ids::{CardId, CustomerId, StaffId, StoreId, TenantId};
 use patron_domain::ledger::{AccountKey, Unit};
@@ -44,21 +44,96 @@ pub struct TxnRecord {
 
 /// One posting to write: the account, its change, and the floor to give the account if
 /// this posting creates it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PostingSpec {
     pub key: AccountKey,
     pub amount: i64,
     pub floor: Option<i64>,
+    /// The rule and explanation of this entry (points entries carry one each). A posting
+    /// with a note gets an entry of its own instead of being merged with others of its
+    /// account.
+    pub note: Option<EntryNote>,
+    /// How a customer-side points posting changes the account's lots.
+    pub lot: LotRule,
 }
 
-/// A change to a card made in the same database transaction as the postings.
+impl PostingSpec {
+    pub fn new(key: AccountKey, amount: i64, floor: Option<i64>) -> PostingSpec {
+        PostingSpec {
+            key,
+            amount,
+            floor,
+            note: None,
+            lot: LotRule::Auto,
+        }
+    }
+}
+
+/// Why an entry exists, for people: the rule's code and the explanation in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryNote {
+    pub rule: String,
+    pub memo: String,
+    pub memo_en: String,
+}
+
+/// How a points posting on a customer-side account changes the account's lots.
+///
+/// `Auto`: a withdrawal takes from the soonest-expiring lots (in a reversal, first from
+/// the lots the reversed transaction created); a deposit puts back what the reversed
+/// transaction took (a reversal) or carries over, with their expiry dates, the lots this
+/// transaction took from other accounts (a transfer or a card replacement). A deposit
+/// with neither source is refused: new points must say when they expire (`New`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LotRule {
+    #[default]
+    Auto,
+    /// New points: a new lot earned on that local day, valid through `expires_on`.
+    New {
+        earned_on: NaiveDate,
+        expires_on: Option<NaiveDate>,
+    },
+    /// Expiry: takes only lots that expired before this local day; refused
+    /// (`StoreError::Conflict { what: "points_lots_changed" }`) if any other would be taken.
+    ExpireBefore(NaiveDate),
+}
+
+/// A change made in the same database transaction as the postings.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CardChange {
+pub enum LedgerChange {
     Insert(Card),
     Status {
         card: CardId,
         status: CardStatus,
         replaced_by: Option<CardId>,
+    },
+    /// A spend of a known customer (growth value, visit counts).
+    Visit(crate::loyalty::VisitRecord),
+    /// Marks the visits of a reversed transaction as reversed.
+    VisitsReversed {
+        txn: Uuid,
+    },
+    /// A level change: sets the customer's level, records it and puts it on the timeline.
+    Level(crate::loyalty::LevelChangeRecord),
+    /// Takes one gift from stock (refused when none is left).
+    GiftTaken {
+        gift: Uuid,
+    },
+    /// Puts one gift back into stock (a reversed gift redemption).
+    GiftReturned {
+        gift: Uuid,
+    },
+    /// Issues a coupon (checked against its per-customer limit; `coupon_issued` on the
+    /// owner's timeline): a spend-triggered coupon, a points exchange.
+    CouponIssue(patron_domain::coupon::Coupon),
+    /// Redeems an issued coupon at checkout, with the transaction's time, store and staff.
+    /// A coupon no longer `issued` (a lost race) fails the post with
+    /// `Conflict { what: "coupon_already_redeemed" }` (or `coupon_voided`, `coupon_expired`).
+    CouponRedeem {
+        coupon: Uuid,
+        customer: Option<CustomerId>,
+        store: Option<StoreId>,
+        staff: Option<StaffId>,
     },
 }
 
@@ -77,6 +152,9 @@ pub struct EntryRecord {
     pub store_id: Option<StoreId>,
     pub created_at: DateTime<Utc>,
     pub memo: String,
+    /// The rule that produced the entry, when it names one (points entries).
+    pub rule: Option<String>,
+    pub memo_en: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -129,7 +207,7 @@ pub trait LedgerStore: Send + Sync {
     async fn post(
         &self,
         txn: &TxnRecord,
-        changes: &[CardChange],
+        changes: &[LedgerChange],
         postings: &[PostingSpec],
         timeline: Option<&patron_domain::timeline::TimelineEvent>,
     ) -> Result<PostOutcome>;

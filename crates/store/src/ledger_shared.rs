@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 pub(crate) const TXN_COLS: &str = "tenant_id, id, kind, idempotency_key, request_hash, card_id, customer_id, store_id, \
     staff_id, approver_id, reverses_txn_id, reason, memo, data, created_at";
-pub(crate) const ENTRY_COLS: &str = "tenant_id, seq, txn_id, account_id, unit, amount, balance_after, staff_id, store_id, created_at, memo, prev_hash, hash";
+pub(crate) const ENTRY_COLS: &str = "tenant_id, seq, txn_id, account_id, unit, amount, balance_after, staff_id, store_id, created_at, memo, prev_hash, hash, rule, memo_en";
 pub(crate) const ACCOUNT_COLS: &str =
     "tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at";
 
@@ -75,6 +75,8 @@ pub(crate) struct EntryRow {
     memo: String,
     prev_hash: String,
     hash: String,
+    rule: Option<String>,
+    memo_en: Option<String>,
 }
 
 impl TryFrom<EntryRow> for EntryRecord {
@@ -92,6 +94,8 @@ impl TryFrom<EntryRow> for EntryRecord {
             store_id: r.store_id.map(StoreId),
             created_at: r.created_at,
             memo: r.memo,
+            rule: r.rule,
+            memo_en: r.memo_en,
             prev_hash: r.prev_hash,
             hash: r.hash,
         })
@@ -149,7 +153,7 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 
 macro_rules! impl_ledger_storage {
     ($ty:ty, $db:ty) => {
-        use $crate::ledger::{CardChange, LedgerStore, LiabilityRow, PinState, PostOutcome, PostingSpec};
+        use $crate::ledger::{LedgerChange, LedgerStore, LiabilityRow, PinState, PostOutcome, PostingSpec};
         use $crate::ledger_shared::{AccountRow, EntryRow, TxnRow, ACCOUNT_COLS, ENTRY_COLS, TXN_COLS};
         use patron_domain::card::CardStatus;
         use patron_domain::ids::CardId;
@@ -177,6 +181,235 @@ macro_rules! impl_ledger_storage {
             Ok(())
         }
 
+        /// Moves points lots along with a transaction's points postings (see `LotRule`):
+        /// withdrawals first (collecting what they took), then deposits.
+        async fn apply_lots<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            lines: &[(uuid::Uuid, &PostingSpec, i64)],
+        ) -> Result<()> {
+            use patron_domain::ledger::AccountKind;
+            use $crate::ledger::LotRule;
+            let t = txn.tenant_id.0;
+            let is_lotted = |p: &PostingSpec| matches!(p.key.kind, AccountKind::CardPoints | AccountKind::OrgPoints);
+            if !lines.iter().any(|(_, p, _)| is_lotted(p)) {
+                return Ok(());
+            }
+            // In a reversal: what the reversed transaction did to lots (lot, account, points).
+            let reversed: Vec<(uuid::Uuid, uuid::Uuid, i64)> = match txn.reverses {
+                Some(r) => sqlx::query_as(
+                    "SELECT m.lot_id, l.account_id, m.points FROM points_lot_moves m \
+                     JOIN points_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id \
+                     WHERE m.tenant_id = $1 AND m.txn_id = $2 ORDER BY m.lot_id",
+                )
+                .bind(t)
+                .bind(r)
+                .fetch_all(&mut **tx)
+                .await?,
+                None => Vec::new(),
+            };
+            let mut moves: std::collections::BTreeMap<uuid::Uuid, i64> = Default::default();
+            // Lots taken by this transaction, for carrying over: (earned_on, expires_on, points).
+            let mut taken: std::collections::VecDeque<(chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = Default::default();
+            for (account, p, _) in lines.iter().filter(|(_, p, _)| is_lotted(p) && p.amount < 0) {
+                let rows: Vec<(uuid::Uuid, chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = sqlx::query_as(
+                    "SELECT id, earned_on, expires_on, remaining FROM points_lots \
+                     WHERE tenant_id = $1 AND account_id = $2 AND remaining > 0",
+                )
+                .bind(t)
+                .bind(*account)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut lots: Vec<patron_domain::points::Lot> = rows
+                    .iter()
+                    .map(|(id, earned_on, expires_on, remaining)| patron_domain::points::Lot {
+                        id: *id,
+                        earned_on: *earned_on,
+                        expires_on: *expires_on,
+                        remaining: *remaining - moves.get(id).map_or(0, |m| -m),
+                    })
+                    .filter(|l| l.remaining > 0)
+                    .collect();
+                // Undoing an earn takes back the points it created first.
+                let created: std::collections::BTreeSet<uuid::Uuid> =
+                    reversed.iter().filter(|(_, a, pts)| a == account && *pts > 0).map(|(l, _, _)| *l).collect();
+                let (first, rest): (Vec<_>, Vec<_>) = lots.drain(..).partition(|l| created.contains(&l.id));
+                let need = -p.amount;
+                let mut plan = Vec::new();
+                let mut left = need;
+                for l in &first {
+                    let x = left.min(l.remaining);
+                    if x > 0 {
+                        plan.push((l.id, x));
+                        left -= x;
+                    }
+                }
+                if left > 0 {
+                    let more = patron_domain::points::consume_lots(&rest, left).map_err(|_| {
+                        StoreError::Corrupt(format!("the points lots of account {account} hold less than its balance"))
+                    })?;
+                    plan.extend(more);
+                }
+                for (lot_id, x) in plan {
+                    let lot = rows.iter().find(|r| r.0 == lot_id).expect("planned from these rows");
+                    if let LotRule::ExpireBefore(day) = p.lot {
+                        if lot.2.is_none_or(|e| e >= day) {
+                            return Err(StoreError::Conflict { what: "points_lots_changed" });
+                        }
+                    }
+                    *moves.entry(lot_id).or_default() -= x;
+                    taken.push_back((lot.1, lot.2, x));
+                }
+            }
+            let mut lot_no = 0;
+            for (account, p, _) in lines.iter().filter(|(_, p, _)| is_lotted(p) && p.amount > 0) {
+                let mut left = p.amount;
+                let mut new_lots: Vec<(chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = Vec::new();
+                match p.lot {
+                    LotRule::New { earned_on, expires_on } => new_lots.push((earned_on, expires_on, left)),
+                    LotRule::ExpireBefore(_) => {
+                        return Err(StoreError::Invalid("an expiry cannot deposit points".into()));
+                    }
+                    LotRule::Auto => {
+                        // A reversal puts back what the reversed transaction took from this account.
+                        for (lot, a, pts) in &reversed {
+                            if a == account && *pts < 0 && left > 0 {
+                                let already = moves.get(lot).copied().unwrap_or(0).max(0);
+                                let x = left.min(-pts - already);
+                                if x > 0 {
+                                    *moves.entry(*lot).or_default() += x;
+                                    left -= x;
+                                }
+                            }
+                        }
+                        // A transfer or replacement carries the taken lots over, expiry and all.
+                        while left > 0 {
+                            let Some((earned_on, expires_on, pts)) = taken.pop_front() else {
+                                return Err(StoreError::Invalid(format!(
+                                    "{} points deposited without a lot rule", left
+                                )));
+                            };
+                            let x = left.min(pts);
+                            new_lots.push((earned_on, expires_on, x));
+                            if pts > x {
+                                taken.push_front((earned_on, expires_on, pts - x));
+                            }
+                            left -= x;
+                        }
+                    }
+                }
+                for (earned_on, expires_on, pts) in new_lots {
+                    // Deterministic: the transaction's id and the lot's place in it.
+                    lot_no += 1;
+                    let id = uuid::Uuid::new_v5(&txn.id, format!("points-lot-{lot_no}").as_bytes());
+                    sqlx::query(
+                        "INSERT INTO points_lots (tenant_id, id, account_id, txn_id, earned_on, expires_on, points, remaining, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
+                    )
+                    .bind(t)
+                    .bind(id)
+                    .bind(*account)
+                    .bind(txn.id)
+                    .bind(earned_on)
+                    .bind(expires_on)
+                    .bind(pts)
+                    .bind(txn.created_at)
+                    .execute(&mut **tx)
+                    .await?;
+                    moves.insert(id, pts);
+                }
+            }
+            for (lot, x) in moves {
+                if x == 0 {
+                    continue;
+                }
+                let r = sqlx::query(
+                    "UPDATE points_lots SET remaining = remaining + $3 WHERE tenant_id = $1 AND id = $2 \
+                     AND remaining + $3 >= 0 AND remaining + $3 <= points",
+                )
+                .bind(t)
+                .bind(lot)
+                .bind(x)
+                .execute(&mut **tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    return Err(StoreError::Corrupt(format!("points lot {lot} cannot move by {x}")));
+                }
+                sqlx::query("INSERT INTO points_lot_moves (tenant_id, txn_id, lot_id, points) VALUES ($1, $2, $3, $4)")
+                    .bind(t)
+                    .bind(txn.id)
+                    .bind(lot)
+                    .bind(x)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        async fn apply_loyalty_change<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            change: &LedgerChange,
+        ) -> Result<()> {
+            let t = txn.tenant_id.0;
+            match change {
+                LedgerChange::Visit(v) => {
+                    sqlx::query(
+                        "INSERT INTO visits (tenant_id, id, customer_id, card_id, store_id, staff_id, txn_id, source, occurred_at, local_date, amount, growth) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(t)
+                    .bind(v.id)
+                    .bind(v.customer_id.map(|x| x.0))
+                    .bind(v.card_id.map(|x| x.0))
+                    .bind(v.store_id.map(|x| x.0))
+                    .bind(v.staff_id.map(|x| x.0))
+                    .bind(v.txn_id.or(Some(txn.id)))
+                    .bind(&v.source)
+                    .bind(v.occurred_at)
+                    .bind(v.local_date)
+                    .bind(v.amount)
+                    .bind(v.growth)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                LedgerChange::VisitsReversed { txn: original } => {
+                    sqlx::query("UPDATE visits SET reversed_at = $3 WHERE tenant_id = $1 AND txn_id = $2 AND reversed_at IS NULL")
+                        .bind(t)
+                        .bind(*original)
+                        .bind(txn.created_at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                LedgerChange::Level(l) => {
+                    // A concurrent post changed the level first: this decision is stale.
+                    let _applied = $crate::ledger_shared::apply_level_change!($db, tx, l);
+                }
+                LedgerChange::GiftTaken { gift } => {
+                    let r = sqlx::query(
+                        "UPDATE gifts SET stock = CASE WHEN stock IS NULL THEN NULL ELSE stock - 1 END \
+                         WHERE tenant_id = $1 AND id = $2 AND (stock IS NULL OR stock > 0)",
+                    )
+                    .bind(t)
+                    .bind(*gift)
+                    .execute(&mut **tx)
+                    .await?;
+                    if r.rows_affected() != 1 {
+                        return Err(StoreError::Conflict { what: "gift_out_of_stock" });
+                    }
+                }
+                LedgerChange::GiftReturned { gift } => {
+                    sqlx::query("UPDATE gifts SET stock = stock + 1 WHERE tenant_id = $1 AND id = $2 AND stock IS NOT NULL")
+                        .bind(t)
+                        .bind(*gift)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                _ => unreachable!("card changes are applied by post"),
+            }
+            Ok(())
+        }
+
         async fn find_txn_by_key<'c>(tx: &mut sqlx::Transaction<'c, $db>, tenant: uuid::Uuid, key: &str) -> Result<Option<TxnRecord>> {
             let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND idempotency_key = $2");
             let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(key).fetch_optional(&mut **tx).await?;
@@ -189,7 +422,7 @@ macro_rules! impl_ledger_storage {
             async fn post(
                 &self,
                 txn: &TxnRecord,
-                changes: &[CardChange],
+                changes: &[LedgerChange],
                 postings: &[PostingSpec],
                 timeline: Option<&patron_domain::timeline::TimelineEvent>,
             ) -> Result<PostOutcome> {
@@ -246,8 +479,26 @@ macro_rules! impl_ledger_storage {
                 // 2. Card changes.
                 for change in changes {
                     match change {
-                        CardChange::Insert(card) => insert_card_tx(&mut tx, card).await?,
-                        CardChange::Status { card, status, replaced_by } => {
+                        LedgerChange::Insert(card) => insert_card_tx(&mut tx, card).await?,
+                        LedgerChange::CouponIssue(c) => super::coupons_impl::issue_coupon_tx(&mut tx, c).await?,
+                        LedgerChange::CouponRedeem { coupon, customer, store, staff } => {
+                            let r = $crate::coupons::CouponRedemption {
+                                tenant_id: txn.tenant_id,
+                                coupon: *coupon,
+                                at: txn.created_at,
+                                customer: *customer,
+                                store: *store,
+                                staff: *staff,
+                                key: None,
+                            };
+                            super::coupons_impl::redeem_coupon_tx(&mut tx, &r).await?;
+                        }
+                        LedgerChange::Visit(_)
+                        | LedgerChange::VisitsReversed { .. }
+                        | LedgerChange::Level(_)
+                        | LedgerChange::GiftTaken { .. }
+                        | LedgerChange::GiftReturned { .. } => apply_loyalty_change(&mut tx, txn, change).await?,
+                        LedgerChange::Status { card, status, replaced_by } => {
                             let r = sqlx::query(
                                 "UPDATE cards SET status = $3, replaced_by = COALESCE($4, replaced_by), status_changed_at = $5 \
                                  WHERE tenant_id = $1 AND id = $2",
@@ -273,13 +524,15 @@ macro_rules! impl_ledger_storage {
                 // Customer accounts first, then the store's shared accounts (tender, revenue),
                 // each in id order: one global lock order (no deadlocks), and the rows every
                 // till touches are held for the shortest time.
-                let mut merged: std::collections::BTreeMap<(bool, uuid::Uuid), PostingSpec> = Default::default();
-                for p in postings {
+                // Postings with a note keep an entry of their own (the third key part).
+                let mut merged: std::collections::BTreeMap<(bool, uuid::Uuid, usize), PostingSpec> = Default::default();
+                for (i, p) in postings.iter().enumerate() {
                     let id = p.key.account_id(txn.tenant_id);
-                    merged.entry((!p.key.kind.customer_side(), id)).and_modify(|m| m.amount += p.amount).or_insert(*p);
+                    let own = if p.note.is_some() { i + 1 } else { 0 };
+                    merged.entry((!p.key.kind.customer_side(), id, own)).and_modify(|m| m.amount += p.amount).or_insert_with(|| p.clone());
                 }
-                let mut lines = Vec::with_capacity(merged.len());
-                for ((_, id), p) in &merged {
+                let mut lines: Vec<(uuid::Uuid, &PostingSpec, i64)> = Vec::with_capacity(merged.len());
+                for ((_, id, _), p) in &merged {
                     if p.amount == 0 {
                         continue;
                     }
@@ -322,8 +575,10 @@ macro_rules! impl_ledger_storage {
                     let Some(balance_after) = row else {
                         return Err(StoreError::Insufficient { account: *id });
                     };
-                    lines.push((*id, p.key.kind.unit(), p.amount, balance_after));
+                    lines.push((*id, p, balance_after));
                 }
+                // Points lots move with the points (see `LotRule`).
+                apply_lots(&mut tx, txn, &lines).await?;
                 // 4. The hash chain: take the tenant's head (this row serialises posts of
                 //    one tenant, so it is taken last), append, move the head.
                 sqlx::query("INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING")
@@ -339,7 +594,9 @@ macro_rules! impl_ledger_storage {
                         .await?;
                 let mut seq = end_seq - lines.len() as i64;
                 let mut entries = Vec::with_capacity(lines.len());
-                for (account_id, unit, amount, balance_after) in lines {
+                for (account_id, p, balance_after) in lines {
+                    let (unit, amount) = (p.key.kind.unit(), p.amount);
+                    let note = p.note.as_ref();
                     seq += 1;
                     let fields = EntryFields {
                         tenant: txn.tenant_id,
@@ -351,7 +608,9 @@ macro_rules! impl_ledger_storage {
                         staff: txn.staff_id.map(|x| x.0),
                         store: txn.store_id.map(|x| x.0),
                         at_micros: $crate::ledger_shared::micros(txn.created_at),
-                        memo: &txn.memo,
+                        memo: note.map_or(&txn.memo, |n| &n.memo),
+                        rule: note.map(|n| n.rule.as_str()),
+                        memo_en: note.map(|n| n.memo_en.as_str()),
                     };
                     let hash = entry_hash(&prev, &fields);
                     entries.push(EntryRecord {
@@ -365,7 +624,9 @@ macro_rules! impl_ledger_storage {
                         staff_id: txn.staff_id,
                         store_id: txn.store_id,
                         created_at: txn.created_at,
-                        memo: txn.memo.clone(),
+                        memo: note.map_or_else(|| txn.memo.clone(), |n| n.memo.clone()),
+                        rule: note.map(|n| n.rule.clone()),
+                        memo_en: note.map(|n| n.memo_en.clone()),
                         prev_hash: std::mem::replace(&mut prev, hash.clone()),
                         hash,
                     });
@@ -385,7 +646,9 @@ macro_rules! impl_ledger_storage {
                             .push_bind(e.created_at)
                             .push_bind(e.memo.clone())
                             .push_bind(e.prev_hash.clone())
-                            .push_bind(e.hash.clone());
+                            .push_bind(e.hash.clone())
+                            .push_bind(e.rule.clone())
+                            .push_bind(e.memo_en.clone());
                     });
                     b.build().execute(&mut *tx).await?;
                     sqlx::query("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1").bind(t).bind(&prev).execute(&mut *tx).await?;
@@ -659,3 +922,46 @@ macro_rules! impl_ledger_storage {
     };
 }
 pub(crate) use impl_ledger_storage;
+
+/// Applies a level change inside a transaction: the customer's level, the history row and
+/// the timeline event. A macro because it is used by both the ledger's post and the
+/// loyalty store, for both backends.
+macro_rules! apply_level_change {
+    ($db:ty, $tx:ident, $l:ident) => {{
+        // Only from the level the decision was made from: of two concurrent decisions
+        // the second finds the level changed and is skipped (false).
+        let r = sqlx::query(
+            "UPDATE customers SET level = $3 WHERE tenant_id = $1 AND id = $2 \
+             AND (level = $4 OR (level IS NULL AND $4 IS NULL))",
+        )
+        .bind($l.tenant_id.0)
+        .bind($l.customer_id.0)
+        .bind(&$l.to_level)
+        .bind(&$l.from_level)
+        .execute(&mut **$tx)
+        .await?;
+        let applied = r.rows_affected() == 1;
+        if applied {
+        sqlx::query(
+            "INSERT INTO level_changes (tenant_id, id, customer_id, from_level, to_level, reason, growth, explanation, explanation_en, staff_id, occurred_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind($l.tenant_id.0)
+        .bind($l.id)
+        .bind($l.customer_id.0)
+        .bind(&$l.from_level)
+        .bind(&$l.to_level)
+        .bind(&$l.reason)
+        .bind($l.growth)
+        .bind(&$l.explanation)
+        .bind(&$l.explanation_en)
+        .bind($l.staff_id.map(|x| x.0))
+        .bind($l.occurred_at)
+        .execute(&mut **$tx)
+        .await?;
+        super::insert_event($tx, &$l.timeline_event()).await?;
+        }
+        applied
+    }};
+}
+pub(crate) use apply_level_change;

@@ -10,9 +10,15 @@
 //! under `migrations/`. Every method takes the tenant id and every query filters by it.
 //! A method is one database transaction: the use cases never hold a transaction open.
 
+pub mod coupons;
+mod coupons_shared;
 mod error;
 pub mod ledger;
 mod ledger_shared;
+pub mod loyalty;
+mod loyalty_shared;
+pub mod menu;
+mod menu_shared;
 mod rows;
 mod shared;
 
@@ -99,7 +105,15 @@ pub struct MergeCounts {
 /// The one interface the use cases see. Implemented by both backends; the same test
 /// suite (`tests/storage.rs`) runs against each.
 #[async_trait]
-pub trait Storage: ledger::LedgerStore + Send + Sync + 'static {
+pub trait Storage:
+    ledger::LedgerStore
+    + coupons::CouponStore
+    + loyalty::LoyaltyStore
+    + menu::MenuStore
+    + Send
+    + Sync
+    + 'static
+{
     fn backend(&self) -> Backend;
     /// Applies the backend's pending migrations.
     async fn migrate(&self) -> Result<()>;

@@ -73,3 +73,23 @@ mod ledger_impl {
     use patron_domain::ids::TenantId;
     crate::ledger_shared::impl_ledger_storage!(SqliteStorage, sqlx::Sqlite);
 }
+
+mod loyalty_impl {
+    use super::*;
+    use crate::{Result, StoreError};
+    use patron_domain::ids::TenantId;
+    crate::loyalty_shared::impl_loyalty_storage!(SqliteStorage, sqlx::Sqlite);
+}
+
+mod menu_impl {
+    use super::*;
+    crate::menu_shared::impl_menu_storage!(SqliteStorage, sqlx::Sqlite);
+}
+
+mod coupons_impl {
+    use super::*;
+    use crate::{Result, StoreError};
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::coupons_shared::impl_coupon_storage!(SqliteStorage, sqlx::Sqlite);
+}

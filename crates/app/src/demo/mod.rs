@@ -23,6 +23,7 @@
 //! plug in after each batch's cards, in `write_batch`.
 
 mod data;
+mod prices;
 
 use self::data::*;
 use crate::auth::InitRequest;
@@ -165,6 +166,7 @@ impl App {
             })
             .collect();
         self.storage.insert_menu(&categories, &items).await?;
+        prices::record(self, tenant_id, &items, init.owner.id).await?;
 
         let actor = Actor {
             tenant_id,

@@ -2,10 +2,12 @@
 
 pub mod bench;
 pub mod bench_ledger;
+pub mod coupons;
 pub mod demo;
 pub mod export;
 pub mod import;
 pub mod init;
+pub mod jobs;
 pub mod serve;
 pub mod verify;
 

@@ -14,6 +14,10 @@ pub struct Args {
     /// Members to generate with --demo.
     #[arg(long, default_value_t = 5_000)]
     demo_members: u64,
+    /// How often to look for due loyalty jobs (points expiry, coupon expiry, level
+    /// review), in seconds; 0 turns the schedule off (run `patron jobs` from cron instead).
+    #[arg(long, env = "PATRON_JOBS_INTERVAL", default_value_t = 600)]
+    jobs_interval: u64,
 }
 
 pub async fn run(url: &str, key: &Path, a: Args) -> anyhow::Result<ExitCode> {
@@ -35,6 +39,28 @@ pub async fn run(url: &str, key: &Path, a: Args) -> anyhow::Result<ExitCode> {
     // Tests and scripts read this line to find the port.
     println!("patron listening on http://{addr}");
     tracing::info!(%addr, backend = ?app.storage.backend(), "serving");
+    if a.jobs_interval > 0 {
+        // Each job runs once per local day per tenant (recorded in job_runs); a repeat by a
+        // second server is harmless (expiry has idempotency keys, level changes a guard).
+        let jobs_app = app.clone();
+        let every = std::time::Duration::from_secs(a.jobs_interval);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match jobs_app.run_due_jobs(None).await {
+                    Ok(reports) => {
+                        for r in reports.iter().filter(|r| r.skipped.len() < 3) {
+                            tracing::info!(tenant = %r.tenant, points_expired = r.points_expired, coupons_expired = r.coupons_expired, levels_changed = r.levels_changed, "loyalty jobs ran");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "loyalty jobs failed; retrying at the next tick")
+                    }
+                }
+            }
+        });
+    }
     patron_http::serve(app, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

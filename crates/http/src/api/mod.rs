@@ -4,8 +4,11 @@
 mod auth;
 mod cards;
 mod corporate;
+mod coupons;
 mod customers;
 mod health;
+mod loyalty;
+mod menu;
 mod org;
 
 use crate::error::{ApiError, ErrorBody};
@@ -28,6 +31,13 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(auth::me))
         .routes(routes!(org::stores))
         .routes(routes!(org::menu))
+        .routes(routes!(menu::list_categories, menu::create_category))
+        .routes(routes!(menu::update_category))
+        .routes(routes!(menu::list_items, menu::create_item))
+        .routes(routes!(menu::get_item, menu::update_item))
+        .routes(routes!(menu::set_member_prices))
+        .routes(routes!(menu::price_history))
+        .routes(routes!(menu::quote))
         .routes(routes!(customers::list, customers::create))
         .routes(routes!(customers::lookup))
         .routes(routes!(customers::lookup_by_id_number))
@@ -36,6 +46,15 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(customers::merge))
         .routes(routes!(customers::timeline))
         .routes(routes!(customers::cards))
+        .routes(routes!(loyalty::record_purchase))
+        .routes(routes!(loyalty::card_points))
+        .routes(routes!(loyalty::cash_quote))
+        .routes(routes!(loyalty::redeem_gift))
+        .routes(routes!(loyalty::customer_loyalty))
+        .routes(routes!(loyalty::set_level))
+        .routes(routes!(loyalty::list_gifts, loyalty::create_gift))
+        .routes(routes!(loyalty::update_gift))
+        .routes(routes!(loyalty::run_jobs))
         .routes(routes!(cards::issue))
         .routes(routes!(cards::by_number))
         .routes(routes!(cards::get))
@@ -59,6 +78,16 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(corporate::repay))
         .routes(routes!(corporate::statement))
         .routes(routes!(corporate::pool))
+        .routes(routes!(coupons::list_templates, coupons::create_template))
+        .routes(routes!(coupons::get_template, coupons::update_template))
+        .routes(routes!(coupons::issue))
+        .routes(routes!(coupons::list_rules, coupons::create_rule))
+        .routes(routes!(coupons::update_rule))
+        .routes(routes!(coupons::list))
+        .routes(routes!(coupons::expire))
+        .routes(routes!(coupons::by_code))
+        .routes(routes!(coupons::redeem))
+        .routes(routes!(coupons::void))
 }
 
 /// Adds the document's metadata, the bearer scheme and the shared schemas.

@@ -82,7 +82,9 @@ async fn top_up_spend_and_exact_split(t: TestApp) {
     );
     // Statement in three forms.
     let (_, st) = t.get(&format!("/cards/{card}/statement")).await;
-    assert_eq!(st["lines"].as_array().unwrap().len(), 4);
+    // Top-up: principal and bonus; spend: principal, bonus and the points it earned
+    // (stored-value spending earns by default: 1 point per yuan).
+    assert_eq!(st["lines"].as_array().unwrap().len(), 5, "{st}");
     let last = |which: &str| {
         st["lines"]
             .as_array()
@@ -94,8 +96,8 @@ async fn top_up_spend_and_exact_split(t: TestApp) {
             .clone()
     };
     assert_eq!(
-        (last("principal"), last("bonus")),
-        (json!(75_130), json!(11_270))
+        (last("principal"), last("bonus"), last("points")),
+        (json!(75_130), json!(11_270), json!(286))
     );
     let csv = t
         .client
@@ -141,7 +143,13 @@ async fn top_up_spend_and_exact_split(t: TestApp) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(&kinds[..3], ["spend", "top_up", "card_issued"]);
+    // The first spend also makes the customer a member (level "member", growth ¥286).
+    assert!(kinds.contains(&"level_changed"), "{kinds:?}");
+    let money: Vec<&str> = kinds
+        .into_iter()
+        .filter(|k| *k != "level_changed")
+        .collect();
+    assert_eq!(&money[..3], ["spend", "top_up", "card_issued"]);
     // Card look-up by number at the till.
     let number = st["card"]["number"].as_str().unwrap();
     let (s, c) = t.get(&format!("/cards/by-number?number={number}")).await;

@@ -2,6 +2,9 @@
 //! on PostgreSQL.
 
 mod cards;
+mod coupons;
+mod loyalty;
+mod menu;
 mod support;
 
 use reqwest::{Method, StatusCode};
