@@ -1,8 +1,10 @@
 //! Property test of the ledger through the use cases, on a real SQLite file: random
-//! sequences of top-ups, spends, transfers, adjustments, reversals and card closures.
+//! sequences of top-ups, spends, transfers, adjustments, reversals, card closures, and the
+//! points side: purchases that earn, gift redemptions and expiry runs.
 //! After every sequence: every transaction balances, cached balances equal the sum of
 //! entries, the hash chain is intact, no balance is negative, and the principal refunded
-//! never exceeds the principal paid in.
+//! never exceeds the principal paid in; the points lots of every account sum to its balance
+//! (checked by verify).
 
 use patron_app::auth::InitRequest;
 use patron_app::cards::{Adjustment, CloseCard, IssueCard, Reverse, Spend, TopUp, Transfer};
@@ -23,6 +25,10 @@ enum Op {
     Adjust(usize, u8, i64),
     ReverseRecent(usize),
     Close(usize),
+    Purchase(usize, i64),
+    Gift(usize),
+    /// Runs the loyalty jobs this many days ahead (points expire after a month here).
+    Expire(i64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -33,6 +39,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize, 0..3u8, -50_000i64..50_000).prop_map(|(c, k, a)| Op::Adjust(c, k, a)),
         1 => (0..8usize).prop_map(Op::ReverseRecent),
         1 => (0..3usize).prop_map(Op::Close),
+        3 => (0..3usize, 1i64..300_000).prop_map(|(c, a)| Op::Purchase(c, a)),
+        1 => (0..3usize).prop_map(Op::Gift),
+        1 => (20i64..120).prop_map(Op::Expire),
     ]
 }
 
@@ -40,6 +49,7 @@ struct World {
     app: App,
     actor: Actor,
     cards: Vec<CardId>,
+    gift: uuid::Uuid,
     _dir: patron_store::testing::TempDirGuard,
 }
 
@@ -67,6 +77,10 @@ async fn world() -> World {
         &TenantSettings {
             pin_required: false,
             prepaid: PrepaidPolicy::UNCAPPED,
+            points: patron_domain::points::PointsRules {
+                expiry: patron_domain::points::Expiry::Rolling { months: 1 },
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -97,10 +111,25 @@ async fn world() -> World {
         };
         cards.push(app.issue_card(&actor, &req).await.unwrap().card.id);
     }
+    let gift = app
+        .create_gift(
+            &actor,
+            &patron_app::loyalty::GiftInput {
+                name: "甜品".into(),
+                name_en: "Dessert".into(),
+                points_price: 300,
+                stock: None,
+                active: true,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     World {
         app,
         actor,
         cards,
+        gift,
         _dir: dir,
     }
 }
@@ -208,6 +237,43 @@ async fn run(ops: Vec<Op>) {
                 ),
                 None => None,
             },
+            Op::Purchase(c, amount) => allowed(
+                app.record_purchase(
+                    a,
+                    &patron_app::loyalty::RecordPurchase {
+                        card_id: Some(w.cards[c]),
+                        customer_id: None,
+                        amount: Money::from_fen(amount),
+                        payments: vec![patron_app::loyalty::PaymentLine {
+                            method: "cash".into(),
+                            amount: Money::from_fen(amount),
+                        }],
+                        idempotency_key: key(),
+                        memo: None,
+                    },
+                )
+                .await
+                .map(|(r, _)| r),
+            ),
+            Op::Gift(c) => allowed(
+                app.redeem_gift(
+                    a,
+                    w.cards[c],
+                    &patron_app::loyalty::RedeemGift {
+                        gift_id: w.gift,
+                        quantity: None,
+                        idempotency_key: key(),
+                    },
+                )
+                .await,
+            ),
+            Op::Expire(days) => {
+                let today = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
+                app.run_jobs_for(a.tenant_id, "prop", Some(today), true)
+                    .await
+                    .unwrap();
+                None
+            }
             Op::Close(c) => {
                 let r = allowed(
                     app.close_card(

@@ -396,7 +396,11 @@ macro_rules! impl_menu_storage {
                 staff: Option<StaffId>,
             ) -> Result<PriceWrite> {
                 let mut tx = self.writer().begin().await?;
-                for (id, set) in prices {
+                // Items locked in id order, like ledger accounts: no deadlock between
+                // two concurrent calls on PostgreSQL.
+                let mut order: Vec<&(MenuItemId, Vec<MemberPrice>)> = prices.iter().collect();
+                order.sort_by_key(|(id, _)| *id);
+                for (id, set) in order {
                     let Some(item) = lock_item(&mut tx, tenant, *id).await? else {
                         return Err($crate::StoreError::NotFound);
                     };

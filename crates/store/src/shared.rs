@@ -707,9 +707,11 @@ macro_rules! impl_storage {
                 }
                 upsert_customer(&mut tx, survivor).await?;
                 let mut counts = MergeCounts::default();
-                let moves: [(&str, &mut u64); 5] = [
+                let moves: [(&str, &mut u64); 6] = [
                     ("UPDATE timeline_events SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut counts.timeline_events),
                     ("UPDATE cards SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut counts.cards),
+                    // The duplicate's spend keeps counting as growth value and visits.
+                    ("UPDATE visits SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut 0u64),
                     ("UPDATE customers SET organization_id = $3 WHERE tenant_id = $1 AND organization_id = $2", &mut counts.members),
                     ("UPDATE customers SET referred_by = $3 WHERE tenant_id = $1 AND referred_by = $2", &mut counts.referrals),
                     ("UPDATE customers SET merged_into = $3 WHERE tenant_id = $1 AND merged_into = $2", &mut 0u64),

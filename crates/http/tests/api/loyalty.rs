@@ -175,6 +175,18 @@ async fn level_follows_growth_not_points(t: TestApp) {
             .any(|e| e["kind"] == "level_changed"),
         "{tl}"
     );
+    // A duplicate's spend joins the survivor's growth value when the two are merged.
+    let (dup, dup_card) = member(&t, "13900000012").await;
+    purchase(&t, &dup_card, 50_000).await;
+    let (s, m) = t
+        .post(
+            &format!("/customers/{customer}/merge"),
+            json!({"duplicate_id": dup}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    let (_, l) = t.get(&format!("/customers/{customer}/loyalty")).await;
+    assert_eq!(l["growth"], 260_000, "{l}");
     verify_clean(&t).await;
 }
 
