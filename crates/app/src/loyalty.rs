@@ -65,6 +65,26 @@ pub struct EarnSummary {
     /// Set when this spend moved the customer up a level.
     #[schema(value_type = Option<Object>)]
     pub level_change: Option<LevelDecision>,
+    /// Coupons the spend triggered (issue rules), issued in the same transaction.
+    #[serde(default)]
+    pub coupons_issued: Vec<IssuedCoupon>,
+}
+
+/// A coupon issued by a spend.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IssuedCoupon {
+    pub code: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub template_id: uuid::Uuid,
+    pub valid_to: NaiveDate,
+}
+
+/// Exchange of points for a coupon (the template's points price).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExchangeForCoupon {
+    #[schema(value_type = String, format = Uuid)]
+    pub template_id: uuid::Uuid,
+    pub idempotency_key: String,
 }
 
 /// Exchange of points for a gift.
@@ -320,10 +340,26 @@ impl App {
                 level_change = Some(d);
             }
         }
+        // "Spend 100, get a 100 voucher": coupons the spend triggers, issued with it.
+        let mut coupons_issued = Vec::new();
+        if let Some(c) = customer {
+            for coupon in self
+                .spend_triggered_coupons(actor, c.id, growth, at)
+                .await?
+            {
+                coupons_issued.push(IssuedCoupon {
+                    code: coupon.code.clone(),
+                    template_id: coupon.template_id,
+                    valid_to: coupon.valid_to,
+                });
+                changes.push(LedgerChange::CouponIssue(coupon));
+            }
+        }
         Ok(EarnPlan {
             specs,
             changes,
             summary: EarnSummary {
+                coupons_issued,
                 points_earned: earned,
                 awards,
                 growth: growth.fen(),
@@ -635,6 +671,107 @@ impl App {
                 code: "insufficient_points",
                 field: Some("points"),
                 message: format!("not enough points: the gift needs {points}"),
+                existing: None,
+            }),
+            other => other,
+        }
+    }
+
+    /// Exchanges points for a coupon of a template that has a points price; the coupon
+    /// is issued to the card's holder in the same transaction as the points are taken.
+    pub async fn exchange_points_for_coupon(
+        &self,
+        actor: &Actor,
+        card_id: CardId,
+        req: &ExchangeForCoupon,
+    ) -> Result<LedgerReceipt, AppError> {
+        crate::cards::check_request(&req.idempotency_key, "template_id", Money::from_fen(1))?;
+        let store = at_store(actor, "points exchanges")?;
+        let card = self.card(actor, card_id).await?;
+        let hash = request_hash("coupon_exchange", card.id, req);
+        if let Some(txn) = self
+            .storage
+            .txn_by_key(actor.tenant_id, &req.idempotency_key)
+            .await?
+        {
+            return Ok(self.purchase_replay(actor, txn, &hash).await?.0);
+        }
+        if card.status != CardStatus::Active {
+            return Err(AppError::Conflict {
+                code: "card_not_active",
+                field: None,
+                message: format!("the card is {}", card.status.as_str()),
+                existing: None,
+            });
+        }
+        let Some(holder) = card.customer_id else {
+            return Err(ValidationErrors::single(
+                "card_id",
+                "anonymous_card",
+                "coupons are issued to a registered customer; register the card first",
+            )
+            .into());
+        };
+        let template = self.coupon_template(actor, req.template_id).await?;
+        let Some(price) = template.points_price else {
+            return Err(ValidationErrors::single(
+                "template_id",
+                "not_exchangeable",
+                "this coupon cannot be bought with points",
+            )
+            .into());
+        };
+        let coupon = self
+            .build_coupon(
+                actor,
+                template.id,
+                holder,
+                patron_domain::coupon::IssueChannel::PointsExchange,
+            )
+            .await?;
+        let keys = self.money_keys(actor, &card).await?;
+        let e = points::explain_redeem_coupon(price, &template.name);
+        let specs = vec![
+            PostingSpec {
+                note: note(PointsRule::RedeemCoupon, &e),
+                ..PostingSpec::new(keys[2], -price, Some(0))
+            },
+            PostingSpec::new(
+                AccountKey::store(AccountKind::PointsRedeemed, store),
+                price,
+                None,
+            ),
+        ];
+        let details = serde_json::json!({
+            "template_id": template.id, "coupon": template.name, "code": coupon.code,
+            "valid_to": coupon.valid_to, "points": price,
+        });
+        let r = self
+            .post_specs(
+                actor,
+                "points_coupon",
+                &req.idempotency_key,
+                hash,
+                Some(&card),
+                None,
+                Some(keys),
+                None,
+                specs,
+                vec![LedgerChange::CouponIssue(coupon)],
+                None,
+                None,
+                e.zh.clone(),
+                details,
+            )
+            .await;
+        match r {
+            Err(AppError::Conflict {
+                code: "insufficient_balance",
+                ..
+            }) => Err(AppError::Conflict {
+                code: "insufficient_points",
+                field: Some("points"),
+                message: format!("not enough points: this coupon costs {price}"),
                 existing: None,
             }),
             other => other,
@@ -1121,13 +1258,12 @@ impl App {
         Ok((reviewed, changed))
     }
 
-    /// Coupon expiry, once the coupon module is there.
     async fn expire_coupons_job(
         &self,
-        _tenant: TenantId,
-        _today: NaiveDate,
+        tenant: TenantId,
+        today: NaiveDate,
     ) -> Result<i64, AppError> {
-        Ok(0)
+        Ok(self.expire_coupons(tenant, today).await? as i64)
     }
 
     /// Settings of a tenant without an actor (jobs).

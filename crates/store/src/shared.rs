@@ -707,11 +707,17 @@ macro_rules! impl_storage {
                 }
                 upsert_customer(&mut tx, survivor).await?;
                 let mut counts = MergeCounts::default();
-                let moves: [(&str, &mut u64); 6] = [
+                let moves: [(&str, &mut u64); 9] = [
                     ("UPDATE timeline_events SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut counts.timeline_events),
                     ("UPDATE cards SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut counts.cards),
                     // The duplicate's spend keeps counting as growth value and visits.
                     ("UPDATE visits SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut 0u64),
+                    // Coupons follow their owner; per-customer limits count both records' coupons.
+                    ("UPDATE coupons SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2", &mut 0u64),
+                    ("INSERT INTO coupon_holdings (tenant_id, template_id, customer_id, held) \
+                      SELECT tenant_id, template_id, $3, held FROM coupon_holdings WHERE tenant_id = $1 AND customer_id = $2 \
+                      ON CONFLICT (tenant_id, template_id, customer_id) DO UPDATE SET held = coupon_holdings.held + excluded.held", &mut 0u64),
+                    ("DELETE FROM coupon_holdings WHERE tenant_id = $1 AND customer_id = $2", &mut 0u64),
                     ("UPDATE customers SET organization_id = $3 WHERE tenant_id = $1 AND organization_id = $2", &mut counts.members),
                     ("UPDATE customers SET referred_by = $3 WHERE tenant_id = $1 AND referred_by = $2", &mut counts.referrals),
                     ("UPDATE customers SET merged_into = $3 WHERE tenant_id = $1 AND merged_into = $2", &mut 0u64),

@@ -23,6 +23,7 @@
 //! plug in after each batch's cards, in `write_batch`.
 
 mod data;
+mod loyalty;
 mod prices;
 
 use self::data::*;
@@ -195,6 +196,7 @@ impl App {
         let mut written = Written {
             ids: Vec::with_capacity(total as usize),
             cards: 0,
+            active: Vec::new(),
         };
         for i in 0..total {
             let plan = generator.member(i, written.ids.len() as u64);
@@ -219,6 +221,9 @@ impl App {
                 progress(written.ids.len() as u64, total);
             }
         }
+
+        // Gifts, top-ups and purchases (points, growth, levels) on the first cards.
+        loyalty::fill(self, &actor, &written.active, opts.seed).await?;
 
         Ok(DemoSummary {
             tenant_code: TENANT_CODE.into(),
@@ -265,8 +270,12 @@ impl App {
         if !cards.is_empty() {
             self.storage.insert_cards(&cards).await?;
         }
-        // Later: opening balances and top-ups on these cards (ledger entries), then
-        // visits (checkouts at the members' home stores) plug in here.
+        written.active.extend(
+            cards
+                .iter()
+                .filter(|c| c.status == CardStatus::Active)
+                .map(|c| (c.id, store)),
+        );
         written.cards += cards.len() as u64;
         written.ids.extend(created.into_iter().map(|c| c.id));
         Ok(())
@@ -328,6 +337,8 @@ struct Pending {
 struct Written {
     ids: Vec<CustomerId>,
     cards: u64,
+    /// Active cards and their store, for the demo's loyalty history.
+    active: Vec<(CardId, StoreId)>,
 }
 
 /// A card to issue to a member once inserted.

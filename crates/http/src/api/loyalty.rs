@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use patron_app::App;
 use patron_app::cards::LedgerReceipt;
 use patron_app::loyalty::{
-    CashQuoteView, EarnSummary, GiftInput, JobReport, LoyaltyView, PointsView, RecordPurchase,
-    RedeemGift, SetLevel,
+    CashQuoteView, EarnSummary, ExchangeForCoupon, GiftInput, JobReport, LoyaltyView, PointsView,
+    RecordPurchase, RedeemGift, SetLevel,
 };
 use patron_domain::ids::{CardId, CustomerId};
 use patron_domain::money::Money;
@@ -82,6 +82,21 @@ pub async fn redeem_gift(
     Json(req): Json<RedeemGift>,
 ) -> ApiResult<axum::Json<LedgerReceipt>> {
     Ok(axum::Json(app.redeem_gift(&a, id, &req).await?))
+}
+
+/// Exchanges points for a coupon (templates with a points price); the coupon is issued to
+/// the card's holder in the same transaction. The receipt's details carry the code.
+#[utoipa::path(post, path = "/cards/{id}/points/coupons", tag = "points", security(("bearer" = [])), params(("id" = String, Path, description = "card id")), request_body = ExchangeForCoupon,
+    responses((status = 200, body = LedgerReceipt), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn exchange_for_coupon(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<CardId>,
+    Json(req): Json<ExchangeForCoupon>,
+) -> ApiResult<axum::Json<LedgerReceipt>> {
+    Ok(axum::Json(
+        app.exchange_points_for_coupon(&a, id, &req).await?,
+    ))
 }
 
 /// A customer's level, growth value, next level, points and level history.

@@ -50,6 +50,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(loyalty::card_points))
         .routes(routes!(loyalty::cash_quote))
         .routes(routes!(loyalty::redeem_gift))
+        .routes(routes!(loyalty::exchange_for_coupon))
         .routes(routes!(loyalty::customer_loyalty))
         .routes(routes!(loyalty::set_level))
         .routes(routes!(loyalty::list_gifts, loyalty::create_gift))

@@ -11,6 +11,7 @@ crate::both_backends!(
     lots_expire_soonest_first,
     stored_value_spend_earns_and_reversal_takes_back,
     review_downgrades_at_most_every_six_months,
+    points_buy_coupons_and_spends_trigger_them,
 );
 
 fn key() -> String {
@@ -423,4 +424,78 @@ async fn review_downgrades_at_most_every_six_months(t: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn points_buy_coupons_and_spends_trigger_them(t: TestApp) {
+    plain_rules(&t).await;
+    let (customer, card) = member(&t, "13900000008").await;
+    purchase(&t, &card, 80_000).await; // 800 points
+    let (s, tpl) = t
+        .post(
+            "/coupon-templates",
+            json!({"name": "20 元代金券", "kind": {"type": "cash", "value": 2_000},
+                   "validity": {"type": "days_after_issue", "days": 30}, "points_price": 500}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{tpl}");
+    let (s, r) = t
+        .post(
+            &format!("/cards/{card}/points/coupons"),
+            json!({"template_id": tpl["id"], "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["after"]["points"], 300);
+    let code = r["details"]["code"].as_str().unwrap().to_string();
+    let (s, c) = t.get(&format!("/coupons/{code}")).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let p = points_of(&t, &card).await;
+    assert_eq!(p["entries"][0]["rule"], "redeem_coupon");
+    // Not enough points left for a second one: refused, nothing issued.
+    let (s, e) = t
+        .post(
+            &format!("/cards/{card}/points/coupons"),
+            json!({"template_id": tpl["id"], "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "insufficient_points");
+    let (_, mine) = t.get(&format!("/coupons?customer_id={customer}")).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    // "Spend 100, get a 100 voucher valid to month end."
+    let (_, v100) = t
+        .post(
+            "/coupon-templates",
+            json!({"name": "满 100 送 100", "kind": {"type": "cash", "value": 10_000, "min_spend": 20_000},
+                   "validity": {"type": "end_of_month"}}),
+        )
+        .await;
+    let (s, rule) = t
+        .post(
+            "/coupon-rules",
+            json!({"template_id": v100["id"], "min_spend": 10_000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rule}");
+    let r = purchase(&t, &card, 12_000).await;
+    let issued = r["earned"]["coupons_issued"].as_array().unwrap();
+    assert_eq!(issued.len(), 1, "{r}");
+    let (_, mine) = t.get(&format!("/coupons?customer_id={customer}")).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(2), "{mine}");
+    // A smaller spend triggers nothing.
+    let r = purchase(&t, &card, 5_000).await;
+    assert_eq!(r["earned"]["coupons_issued"], json!([]));
+    // Merging a duplicate brings its coupons along.
+    let (dup, dup_card) = member(&t, "13900000018").await;
+    purchase(&t, &dup_card, 15_000).await;
+    let (s, m) = t
+        .post(
+            &format!("/customers/{customer}/merge"),
+            json!({"duplicate_id": dup}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    let (_, mine) = t.get(&format!("/coupons?customer_id={customer}")).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(3), "{mine}");
+    verify_clean(&t).await;
 }
