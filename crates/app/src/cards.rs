@@ -775,6 +775,44 @@ impl App {
         memo: String,
         details: serde_json::Value,
     ) -> Result<LedgerReceipt, AppError> {
+        let mut specs = specs;
+        // Every points entry names its rule and explains itself, whatever wrote it.
+        for p in specs.iter_mut().filter(|p| {
+            p.note.is_none()
+                && matches!(p.key.kind, AccountKind::CardPoints | AccountKind::OrgPoints)
+        }) {
+            use patron_domain::points::{self, Explanation, PointsRule};
+            let why = reason.as_deref().unwrap_or(&memo);
+            let (rule, e) = match kind {
+                "reversal" => (
+                    PointsRule::Reversal,
+                    points::explain_reversal(p.amount, why),
+                ),
+                "card_replace" => (
+                    PointsRule::Transfer,
+                    Explanation {
+                        zh: format!("换卡转移 {:+} 分", p.amount),
+                        en: format!("Moved to the replacement card: {:+} pts", p.amount),
+                    },
+                ),
+                "card_close" => (
+                    PointsRule::Adjustment,
+                    Explanation {
+                        zh: format!("退卡积分作废 {:+} 分", p.amount),
+                        en: format!("Forfeited when the card was closed: {:+} pts", p.amount),
+                    },
+                ),
+                _ => (
+                    PointsRule::Adjustment,
+                    points::explain_adjustment(p.amount, why),
+                ),
+            };
+            p.note = Some(patron_store::ledger::EntryNote {
+                rule: rule.as_str().into(),
+                memo: e.zh,
+                memo_en: e.en,
+            });
+        }
         if !specs.is_empty() {
             let postings: Vec<Posting> = specs
                 .iter()

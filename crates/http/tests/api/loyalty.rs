@@ -250,7 +250,10 @@ async fn gifts_take_points_and_stock_once(t: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{rev}");
-    assert_eq!(points_of(&t, &card).await["balance"], 600);
+    let p = points_of(&t, &card).await;
+    assert_eq!(p["balance"], 600);
+    assert_eq!(p["entries"][0]["rule"], "reversal", "{p}");
+    assert_eq!(p["entries"][0]["explanation"], "冲正 +500 分：顾客改主意");
     let (_, gifts) = t.get("/gifts").await;
     let back = gifts
         .as_array()
