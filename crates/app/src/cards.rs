@@ -603,6 +603,19 @@ impl App {
         Ok(())
     }
 
+    /// The card's PIN attempts, newest first (the last 100): who tried, where, when.
+    pub async fn pin_attempts(
+        &self,
+        actor: &Actor,
+        id: CardId,
+    ) -> Result<Vec<patron_store::ledger::PinAttempt>, AppError> {
+        let card = self.card(actor, id).await?;
+        Ok(self
+            .storage
+            .pin_attempts(actor.tenant_id, card.id, 100)
+            .await?)
+    }
+
     /// Checks a PIN; every attempt is recorded, and too many wrong ones lock spending.
     /// Returns a short-lived token that stands for the PIN on this card.
     pub async fn verify_pin(

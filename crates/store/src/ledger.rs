@@ -190,6 +190,15 @@ pub struct PinState {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// One PIN attempt on a card, kept for the card's history.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PinAttempt {
+    pub at: DateTime<Utc>,
+    pub success: bool,
+    pub staff_id: Option<StaffId>,
+    pub store_id: Option<StoreId>,
+}
+
 /// Liability of one kind of customer-side account at one store.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LiabilityRow {
@@ -242,6 +251,13 @@ pub trait LedgerStore: Send + Sync {
         max_failures: i32,
         lock_until: DateTime<Utc>,
     ) -> Result<PinState>;
+    /// A card's PIN attempts, newest first.
+    async fn pin_attempts(
+        &self,
+        tenant: TenantId,
+        card: CardId,
+        limit: i64,
+    ) -> Result<Vec<PinAttempt>>;
     async fn accounts(&self, tenant: TenantId, ids: &[Uuid]) -> Result<Vec<AccountRecord>>;
     /// Sets an account's floor (a charge account's credit limit), creating the account at
     /// zero if it does not exist. A floor above the current balance is refused

@@ -716,6 +716,27 @@ macro_rules! impl_ledger_storage {
                 if r.rows_affected() == 1 { Ok(()) } else { Err(StoreError::NotFound) }
             }
 
+            async fn pin_attempts(&self, tenant: TenantId, card: CardId, limit: i64) -> Result<Vec<$crate::ledger::PinAttempt>> {
+                let rows: Vec<(DateTime<Utc>, bool, Option<uuid::Uuid>, Option<uuid::Uuid>)> = sqlx::query_as(
+                    "SELECT at, success, staff_id, store_id FROM card_pin_attempts WHERE tenant_id = $1 AND card_id = $2 \
+                     ORDER BY at DESC, id DESC LIMIT $3",
+                )
+                .bind(tenant.0)
+                .bind(card.0)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(at, success, staff, store)| $crate::ledger::PinAttempt {
+                        at,
+                        success,
+                        staff_id: staff.map(patron_domain::ids::StaffId),
+                        store_id: store.map(patron_domain::ids::StoreId),
+                    })
+                    .collect())
+            }
+
             async fn record_pin_attempt(
                 &self,
                 tenant: TenantId,

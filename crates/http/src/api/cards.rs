@@ -174,6 +174,17 @@ pub struct PinToken {
     expires_at: DateTime<Utc>,
 }
 
+/// The card's PIN attempts, newest first (the last 100), wrong ones included.
+#[utoipa::path(get, path = "/cards/{id}/pin-attempts", tag = "cards", security(("bearer" = [])), params(("id" = String, Path, description = "card id")),
+    responses((status = 200, body = Vec<patron_store::ledger::PinAttempt>), (status = 404, body = ErrorBody)))]
+pub async fn pin_attempts(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<CardId>,
+) -> ApiResult<axum::Json<Vec<patron_store::ledger::PinAttempt>>> {
+    Ok(axum::Json(app.pin_attempts(&a, id).await?))
+}
+
 /// Checks the PIN once and returns a short-lived token for the spends of this visit.
 #[utoipa::path(post, path = "/cards/{id}/pin-verification", tag = "cards", security(("bearer" = [])), params(("id" = String, Path, description = "card id")), request_body = PinBody,
     responses((status = 200, body = PinToken), (status = 403, body = ErrorBody), (status = 423, body = ErrorBody)))]

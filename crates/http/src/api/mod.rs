@@ -67,6 +67,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(cards::reverse))
         .routes(routes!(cards::set_pin))
         .routes(routes!(cards::verify_pin))
+        .routes(routes!(cards::pin_attempts))
         .routes(routes!(cards::freeze))
         .routes(routes!(cards::unfreeze))
         .routes(routes!(cards::replace))

@@ -193,6 +193,17 @@ async fn pin_lockout(t: TestApp) {
     assert_eq!(s, StatusCode::LOCKED);
     let (_, c) = t.get(&format!("/cards/{card}")).await;
     assert_eq!(c["balances"]["principal"], 30_000, "nothing was spent");
+    // Every attempt is on record, newest first, with the store it was made at.
+    let (s, attempts) = t.get(&format!("/cards/{card}/pin-attempts")).await;
+    assert_eq!(s, StatusCode::OK, "{attempts}");
+    let wrong = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["success"] == false)
+        .count();
+    assert!(wrong >= 5, "{attempts}");
+    assert!(attempts[0]["store_id"].is_string(), "{attempts}");
     // Without a PIN at all: 422.
     let (_, card2) = member_card(&t, "13800000003").await;
     top_up(&t, &card2, 30_000).await;
