@@ -23,6 +23,7 @@ pub async fn run(url: &str, key: &Path) -> anyhow::Result<ExitCode> {
         "- every cached balance equals the sum of its entries, and every entry's balance-after its running sum"
     );
     println!("- every transaction balances per unit (fen, points)");
+    println!("- the points lots of every points account sum to its balance");
     println!("- every tenant's hash chain is intact from the first entry to its head");
     if report.is_clean() {
         println!("OK: no violations");
