@@ -28,6 +28,9 @@ pub struct TenantSettings {
     /// The tenant's local time (minutes east of UTC; China is +480): business days, birthdays,
     /// expiry dates and coupon hours are local.
     pub utc_offset_minutes: i32,
+    /// When the business day starts, in minutes after local midnight (default 04:00): a
+    /// late dinner paid at 01:30 belongs to the evening before.
+    pub day_starts_at_minutes: u32,
 }
 
 impl TenantSettings {
@@ -40,6 +43,21 @@ impl TenantSettings {
     /// The local date of an instant.
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
         self.local(at).date()
+    }
+
+    /// The business day an instant belongs to (the local date, shifted by the day start).
+    pub fn business_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        (self.local(at) - chrono::Duration::minutes(i64::from(self.day_starts_at_minutes)))
+            .date()
+    }
+
+    /// The instants a business day covers: `[start, end)`.
+    pub fn business_day_bounds(&self, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let start_local = day.and_hms_opt(0, 0, 0).expect("midnight")
+            + chrono::Duration::minutes(i64::from(self.day_starts_at_minutes));
+        let start = start_local - chrono::Duration::minutes(i64::from(self.utc_offset_minutes));
+        let start = start.and_utc();
+        (start, start + chrono::Duration::days(1))
     }
 }
 
@@ -55,6 +73,7 @@ impl Default for TenantSettings {
             points: PointsRules::default(),
             levels: LevelRules::default(),
             utc_offset_minutes: 480,
+            day_starts_at_minutes: 240,
         }
     }
 }
