@@ -303,7 +303,7 @@ impl App {
 }
 
 /// A valid argon2id hash of a random string, verified against when the user is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Wy0cz8pVwz4PBlTxlkPfyP7p3w2iyJZQxS1G1EX3sc";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Wy0cz8pVwz4PBlTxlkPfyP7p3w2iyJZQxS1G1EX3sc";
 
 #[cfg(test)]
 mod tests {

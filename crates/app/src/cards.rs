@@ -629,7 +629,7 @@ impl App {
         Ok(self.pin_tokens.issue(card.id))
     }
 
-    async fn check_pin(
+    pub(crate) async fn check_pin(
         &self,
         actor: &Actor,
         card: &Card,
@@ -703,7 +703,7 @@ impl App {
         })
     }
 
-    fn usable(card: &Card, need_stored_value: bool) -> Result<(), AppError> {
+    pub(crate) fn usable(card: &Card, need_stored_value: bool) -> Result<(), AppError> {
         let refuse = |code: &'static str, message: &str| {
             Err(AppError::Conflict {
                 code,
@@ -765,6 +765,7 @@ impl App {
             reverses,
             memo,
             details,
+            None,
         )
         .await
     }
@@ -787,6 +788,8 @@ impl App {
         reverses: Option<uuid::Uuid>,
         memo: String,
         details: serde_json::Value,
+        // The manager who approved it (reversals and refunds at the till).
+        approver: Option<patron_domain::ids::StaffId>,
     ) -> Result<LedgerReceipt, AppError> {
         let mut specs = specs;
         // Every points entry names its rule and explains itself, whatever wrote it.
@@ -849,7 +852,7 @@ impl App {
             customer_id: customer.or(card.and_then(|c| c.customer_id)),
             store_id: actor.store_id,
             staff_id: Some(actor.staff_id),
-            approver_id: None,
+            approver_id: approver,
             reverses,
             reason,
             memo,
@@ -1166,6 +1169,7 @@ impl App {
                     None,
                     memo,
                     details,
+                    None,
                 )
                 .await;
             match posted {
@@ -1387,6 +1391,7 @@ impl App {
             None,
             memo,
             details,
+            None,
         )
         .await
     }

@@ -53,6 +53,10 @@ const STATE_CONFLICTS: &[(&str, &str)] = &[
     ),
     ("gift_out_of_stock", "this gift is out of stock"),
     (
+        "day_closed",
+        "this business day is closed; the owner can reopen it",
+    ),
+    (
         "level_changed",
         "the customer's level changed meanwhile; look again and retry",
     ),

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cards;
+pub mod checkout;
 pub mod corporate;
 pub mod coupons;
 pub mod customers;
@@ -14,6 +15,7 @@ pub mod import;
 pub mod loyalty;
 pub mod menu;
 pub mod org;
+pub mod receipts;
 pub mod statements;
 pub mod verify;
 

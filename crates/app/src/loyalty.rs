@@ -527,6 +527,7 @@ impl App {
                 None,
                 memo,
                 details,
+                None,
             )
             .await?;
         Ok((receipt, plan.summary))
@@ -661,6 +662,7 @@ impl App {
                 None,
                 e.zh.clone(),
                 details,
+                None,
             )
             .await;
         match r {
@@ -762,6 +764,7 @@ impl App {
                 None,
                 e.zh.clone(),
                 details,
+                None,
             )
             .await;
         match r {

@@ -19,8 +19,10 @@ pub mod org;
 pub mod page;
 pub mod phone;
 pub mod points;
+pub mod pricing;
 pub mod search;
 pub mod settings;
+pub mod settlement;
 pub mod stored_value;
 pub mod timeline;
 

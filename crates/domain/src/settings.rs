@@ -2,6 +2,7 @@
 
 use crate::level::LevelRules;
 use crate::points::PointsRules;
+use crate::pricing::CheckoutRules;
 use crate::stored_value::{PrepaidPolicy, SplitRule, TopUpRules};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,8 @@ pub struct TenantSettings {
     /// When the business day starts, in minutes after local midnight (default 04:00): a
     /// late dinner paid at 01:30 belongs to the evening before.
     pub day_starts_at_minutes: u32,
+    /// Checkout pricing: rounding-off (抹零), coupons per bill, payment-dependent rules.
+    pub checkout: CheckoutRules,
 }
 
 impl TenantSettings {
@@ -47,8 +50,7 @@ impl TenantSettings {
 
     /// The business day an instant belongs to (the local date, shifted by the day start).
     pub fn business_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        (self.local(at) - chrono::Duration::minutes(i64::from(self.day_starts_at_minutes)))
-            .date()
+        (self.local(at) - chrono::Duration::minutes(i64::from(self.day_starts_at_minutes))).date()
     }
 
     /// The instants a business day covers: `[start, end)`.
@@ -74,6 +76,7 @@ impl Default for TenantSettings {
             levels: LevelRules::default(),
             utc_offset_minutes: 480,
             day_starts_at_minutes: 240,
+            checkout: CheckoutRules::default(),
         }
     }
 }

@@ -115,6 +115,24 @@ pub enum LedgerChange {
     },
     /// A level change: sets the customer's level, records it and puts it on the timeline.
     Level(crate::loyalty::LevelChangeRecord),
+    /// A checkout's bill (the row's id is the posting transaction's id).
+    Checkout(Box<CheckoutRecord>),
+    /// A checkout's status after a reversal or refund; `refunded` is added to what was refunded.
+    CheckoutStatus {
+        checkout: Uuid,
+        status: String,
+        refunded: i64,
+    },
+    /// Puts a redeemed coupon back (a reversed checkout): usable again.
+    CouponRestore {
+        coupon: Uuid,
+    },
+    /// Voids a coupon that must still be unused (one a reversed checkout issued); refused
+    /// with `Conflict { what: "coupon_used" }` if it was used meanwhile.
+    CouponVoid {
+        coupon: Uuid,
+        reason: String,
+    },
     /// Takes one gift from stock (refused when none is left).
     GiftTaken {
         gift: Uuid,
@@ -135,6 +153,49 @@ pub enum LedgerChange {
         store: Option<StoreId>,
         staff: Option<StaffId>,
     },
+}
+
+/// A checkout's bill as priced and paid (see the `checkouts` table).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckoutRecord {
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    /// Set from the posting transaction.
+    pub id: Uuid,
+    pub store_id: StoreId,
+    /// Used in the receipt number: {store_code}-{yyyymmdd}-{n}.
+    pub store_code: String,
+    pub staff_id: StaffId,
+    pub customer_id: Option<CustomerId>,
+    pub card_id: Option<CardId>,
+    /// Filled in by the store: the next number of the store's business day.
+    pub number: String,
+    pub business_date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub party_size: Option<i32>,
+    pub table_label: Option<String>,
+    pub gross: i64,
+    pub discount: i64,
+    pub amount_due: i64,
+    pub breakdown: serde_json::Value,
+    pub tenders: serde_json::Value,
+    /// What the receipt shows beyond the ledger (names, level, coupons issued...).
+    pub receipt: serde_json::Value,
+    pub status: String,
+    pub refunded: i64,
+    pub lines: Vec<CheckoutLineRecord>,
+}
+
+/// One line of a checkout's bill, for analytics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckoutLineRecord {
+    pub line_no: i32,
+    pub item_id: Option<patron_domain::ids::MenuItemId>,
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub gross: i64,
+    pub net: i64,
 }
 
 /// A stored ledger entry.
@@ -221,6 +282,14 @@ pub trait LedgerStore: Send + Sync {
         timeline: Option<&patron_domain::timeline::TimelineEvent>,
     ) -> Result<PostOutcome>;
     async fn txn(&self, tenant: TenantId, id: Uuid) -> Result<Option<TxnRecord>>;
+    /// A checkout with its lines.
+    async fn checkout(&self, tenant: TenantId, id: Uuid) -> Result<Option<CheckoutRecord>>;
+    /// Checkouts whose bill used a coupon code (to find what a coupon was worth).
+    async fn checkout_with_coupon(
+        &self,
+        tenant: TenantId,
+        code: &str,
+    ) -> Result<Option<CheckoutRecord>>;
     async fn txn_by_key(
         &self,
         tenant: TenantId,

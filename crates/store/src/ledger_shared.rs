@@ -146,6 +146,62 @@ impl TryFrom<AccountRow> for AccountRecord {
     }
 }
 
+pub(crate) const CHECKOUT_COLS: &str = "tenant_id, id, store_id, staff_id, customer_id, card_id, number, business_date, created_at, \
+    party_size, table_label, gross, discount, amount_due, breakdown, tenders, receipt, status, refunded";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckoutRow {
+    tenant_id: Uuid,
+    id: Uuid,
+    store_id: Uuid,
+    staff_id: Uuid,
+    customer_id: Option<Uuid>,
+    card_id: Option<Uuid>,
+    number: String,
+    business_date: chrono::NaiveDate,
+    created_at: DateTime<Utc>,
+    party_size: Option<i32>,
+    table_label: Option<String>,
+    gross: i64,
+    discount: i64,
+    amount_due: i64,
+    breakdown: String,
+    tenders: String,
+    receipt: String,
+    status: String,
+    refunded: i64,
+}
+
+impl TryFrom<CheckoutRow> for crate::ledger::CheckoutRecord {
+    type Error = StoreError;
+    fn try_from(r: CheckoutRow) -> Result<Self, StoreError> {
+        let json = |what: &str, v: &str| serde_json::from_str(v).map_err(|_| corrupt(what, v));
+        Ok(crate::ledger::CheckoutRecord {
+            tenant_id: TenantId(r.tenant_id),
+            id: r.id,
+            store_id: StoreId(r.store_id),
+            store_code: r.number.split('-').next().unwrap_or_default().to_string(),
+            staff_id: StaffId(r.staff_id),
+            customer_id: r.customer_id.map(CustomerId),
+            card_id: r.card_id.map(CardId),
+            number: r.number,
+            business_date: r.business_date,
+            created_at: r.created_at,
+            party_size: r.party_size,
+            table_label: r.table_label,
+            gross: r.gross,
+            discount: r.discount,
+            amount_due: r.amount_due,
+            breakdown: json("checkouts.breakdown", &r.breakdown)?,
+            tenders: json("checkouts.tenders", &r.tenders)?,
+            receipt: json("checkouts.receipt", &r.receipt)?,
+            status: r.status,
+            refunded: r.refunded,
+            lines: Vec::new(),
+        })
+    }
+}
+
 /// Microseconds since the epoch: the timestamp form the hash covers.
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -346,6 +402,115 @@ macro_rules! impl_ledger_storage {
             Ok(())
         }
 
+        async fn apply_checkout_change<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            change: &LedgerChange,
+        ) -> Result<()> {
+            let t = txn.tenant_id.0;
+            match change {
+                LedgerChange::Checkout(c) => {
+                    // Receipt numbers count per store and business day.
+                    let n: i64 = sqlx::query_scalar(
+                        "INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
+                         ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n",
+                    )
+                    .bind(t)
+                    .bind(c.store_id.0)
+                    .bind(c.business_date)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    let number = format!("{}-{}-{:04}", c.store_code, c.business_date.format("%Y%m%d"), n);
+                    sqlx::query(
+                        "INSERT INTO checkouts (tenant_id, id, store_id, staff_id, customer_id, card_id, number, business_date, created_at, \
+                         party_size, table_label, gross, discount, amount_due, breakdown, tenders, receipt, status, refunded) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                    )
+                    .bind(t)
+                    .bind(txn.id)
+                    .bind(c.store_id.0)
+                    .bind(c.staff_id.0)
+                    .bind(c.customer_id.map(|x| x.0))
+                    .bind(c.card_id.map(|x| x.0))
+                    .bind(&number)
+                    .bind(c.business_date)
+                    .bind(txn.created_at)
+                    .bind(c.party_size)
+                    .bind(&c.table_label)
+                    .bind(c.gross)
+                    .bind(c.discount)
+                    .bind(c.amount_due)
+                    .bind(c.breakdown.to_string())
+                    .bind(c.tenders.to_string())
+                    .bind(c.receipt.to_string())
+                    .bind(&c.status)
+                    .bind(c.refunded)
+                    .execute(&mut **tx)
+                    .await?;
+                    if !c.lines.is_empty() {
+                        let mut b = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO checkout_lines (tenant_id, checkout_id, line_no, item_id, name, quantity, unit_price, gross, net) ",
+                        );
+                        b.push_values(&c.lines, |mut r, l| {
+                            r.push_bind(t)
+                                .push_bind(txn.id)
+                                .push_bind(l.line_no)
+                                .push_bind(l.item_id.map(|x| x.0))
+                                .push_bind(l.name.clone())
+                                .push_bind(l.quantity)
+                                .push_bind(l.unit_price)
+                                .push_bind(l.gross)
+                                .push_bind(l.net);
+                        });
+                        b.build().execute(&mut **tx).await?;
+                    }
+                }
+                LedgerChange::CheckoutStatus { checkout, status, refunded } => {
+                    let r = sqlx::query(
+                        "UPDATE checkouts SET status = $3, refunded = refunded + $4 WHERE tenant_id = $1 AND id = $2 \
+                         AND refunded + $4 <= amount_due",
+                    )
+                    .bind(t)
+                    .bind(*checkout)
+                    .bind(status)
+                    .bind(*refunded)
+                    .execute(&mut **tx)
+                    .await?;
+                    if r.rows_affected() != 1 {
+                        return Err(StoreError::Conflict { what: "refund_exceeds_bill" });
+                    }
+                }
+                LedgerChange::CouponRestore { coupon } => {
+                    sqlx::query(
+                        "UPDATE coupons SET status = 'issued', redeemed_at = NULL, redeemed_by = NULL, redeemed_store_id = NULL, \
+                         redeemed_staff_id = NULL, redeem_key = NULL WHERE tenant_id = $1 AND id = $2 AND status = 'redeemed'",
+                    )
+                    .bind(t)
+                    .bind(*coupon)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                LedgerChange::CouponVoid { coupon, reason } => {
+                    let r = sqlx::query(
+                        "UPDATE coupons SET status = 'voided', voided_at = $3, voided_by = $4, void_reason = $5 \
+                         WHERE tenant_id = $1 AND id = $2 AND status = 'issued'",
+                    )
+                    .bind(t)
+                    .bind(*coupon)
+                    .bind(txn.created_at)
+                    .bind(txn.staff_id.map(|x| x.0))
+                    .bind(reason)
+                    .execute(&mut **tx)
+                    .await?;
+                    if r.rows_affected() != 1 {
+                        return Err(StoreError::Conflict { what: "coupon_used" });
+                    }
+                }
+                _ => unreachable!("other changes are applied elsewhere"),
+            }
+            Ok(())
+        }
+
         async fn apply_loyalty_change<'c>(
             tx: &mut sqlx::Transaction<'c, $db>,
             txn: &TxnRecord,
@@ -436,6 +601,21 @@ macro_rules! impl_ledger_storage {
                         Err(StoreError::IdempotencyMismatch)
                     };
                 }
+                // A closed business day of the store takes no postings (settlement.rs).
+                if let Some(store) = txn.store_id {
+                    let closed: Option<i32> = sqlx::query_scalar(
+                        "SELECT 1 FROM business_days WHERE tenant_id = $1 AND store_id = $2 AND status = 'closed' \
+                         AND starts_at <= $3 AND ends_at > $3 LIMIT 1",
+                    )
+                    .bind(t)
+                    .bind(store.0)
+                    .bind(txn.created_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if closed.is_some() {
+                        return Err(StoreError::Conflict { what: "day_closed" });
+                    }
+                }
                 let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO ledger_txns ({TXN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 )))
@@ -493,6 +673,10 @@ macro_rules! impl_ledger_storage {
                             };
                             super::coupons_impl::redeem_coupon_tx(&mut tx, &r).await?;
                         }
+                        LedgerChange::Checkout(_)
+                        | LedgerChange::CheckoutStatus { .. }
+                        | LedgerChange::CouponRestore { .. }
+                        | LedgerChange::CouponVoid { .. } => apply_checkout_change(&mut tx, txn, change).await?,
                         LedgerChange::Visit(_)
                         | LedgerChange::VisitsReversed { .. }
                         | LedgerChange::Level(_)
@@ -660,6 +844,48 @@ macro_rules! impl_ledger_storage {
             async fn txn(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<TxnRecord>> {
                 let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND id = $2");
                 let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(id).fetch_optional(self.reader()).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn checkout(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<$crate::ledger::CheckoutRecord>> {
+                let sql = format!("SELECT {} FROM checkouts WHERE tenant_id = $1 AND id = $2", $crate::ledger_shared::CHECKOUT_COLS);
+                let row: Option<$crate::ledger_shared::CheckoutRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(id).fetch_optional(self.reader()).await?;
+                let Some(row) = row else { return Ok(None) };
+                let lines: Vec<(i32, Option<uuid::Uuid>, String, i32, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT line_no, item_id, name, quantity, unit_price, gross, net FROM checkout_lines \
+                     WHERE tenant_id = $1 AND checkout_id = $2 ORDER BY line_no",
+                )
+                .bind(tenant.0)
+                .bind(id)
+                .fetch_all(self.reader())
+                .await?;
+                let mut c = $crate::ledger::CheckoutRecord::try_from(row)?;
+                c.lines = lines
+                    .into_iter()
+                    .map(|(line_no, item_id, name, quantity, unit_price, gross, net)| $crate::ledger::CheckoutLineRecord {
+                        line_no,
+                        item_id: item_id.map(patron_domain::ids::MenuItemId),
+                        name,
+                        quantity,
+                        unit_price,
+                        gross,
+                        net,
+                    })
+                    .collect();
+                Ok(Some(c))
+            }
+
+            async fn checkout_with_coupon(&self, tenant: TenantId, code: &str) -> Result<Option<$crate::ledger::CheckoutRecord>> {
+                let sql = format!(
+                    "SELECT {} FROM checkouts WHERE tenant_id = $1 AND breakdown LIKE $2 ORDER BY created_at DESC LIMIT 1",
+                    $crate::ledger_shared::CHECKOUT_COLS
+                );
+                let row: Option<$crate::ledger_shared::CheckoutRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.0)
+                    .bind(format!("%\"{code}\"%"))
+                    .fetch_optional(self.reader())
+                    .await?;
                 row.map(TryInto::try_into).transpose()
             }
 

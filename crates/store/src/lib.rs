@@ -20,6 +20,8 @@ mod loyalty_shared;
 pub mod menu;
 mod menu_shared;
 mod rows;
+pub mod settlement;
+mod settlement_shared;
 mod shared;
 
 pub mod postgres;
@@ -110,6 +112,7 @@ pub trait Storage:
     + coupons::CouponStore
     + loyalty::LoyaltyStore
     + menu::MenuStore
+    + settlement::SettlementStore
     + Send
     + Sync
     + 'static

@@ -76,3 +76,15 @@ mod coupons_impl {
     use patron_domain::ids::TenantId;
     crate::coupons_shared::impl_coupon_storage!(PgStorage, sqlx::Postgres);
 }
+
+mod settlement_impl {
+    use super::*;
+    use crate::{Result, StoreError};
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::settlement_shared::impl_settlement_storage!(
+        PgStorage,
+        sqlx::Postgres,
+        original_kind = "(t.data::jsonb ->> 'original_kind')"
+    );
+}

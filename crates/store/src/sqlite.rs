@@ -93,3 +93,15 @@ mod coupons_impl {
     use patron_domain::ids::TenantId;
     crate::coupons_shared::impl_coupon_storage!(SqliteStorage, sqlx::Sqlite);
 }
+
+mod settlement_impl {
+    use super::*;
+    use crate::{Result, StoreError};
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::settlement_shared::impl_settlement_storage!(
+        SqliteStorage,
+        sqlx::Sqlite,
+        original_kind = "json_extract(t.data, '$.original_kind')"
+    );
+}

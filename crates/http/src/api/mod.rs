@@ -3,6 +3,7 @@
 
 mod auth;
 mod cards;
+mod checkout;
 mod corporate;
 mod coupons;
 mod customers;
@@ -46,6 +47,12 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(customers::merge))
         .routes(routes!(customers::timeline))
         .routes(routes!(customers::cards))
+        .routes(routes!(checkout::quote))
+        .routes(routes!(checkout::checkout))
+        .routes(routes!(checkout::get))
+        .routes(routes!(checkout::receipt))
+        .routes(routes!(checkout::print))
+        .routes(routes!(checkout::reverse))
         .routes(routes!(loyalty::record_purchase))
         .routes(routes!(loyalty::card_points))
         .routes(routes!(loyalty::cash_quote))

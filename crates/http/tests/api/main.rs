@@ -2,6 +2,7 @@
 //! on PostgreSQL.
 
 mod cards;
+mod checkout;
 mod coupons;
 mod loyalty;
 mod menu;

@@ -17,7 +17,8 @@ CREATE TABLE checkouts (
     table_label TEXT,
     -- Regular prices × quantities, total discounts, amount due (fen).
     gross BIGINT NOT NULL CHECK (gross >= 0),
-    discount BIGINT NOT NULL CHECK (discount >= 0),
+    -- Negative only when rounding to the nearest unit rounded up.
+    discount BIGINT NOT NULL,
     amount_due BIGINT NOT NULL CHECK (amount_due >= 0),
     -- The full pricing breakdown, the tenders and the receipt's balances (JSON).
     breakdown TEXT NOT NULL,
@@ -48,3 +49,11 @@ CREATE TABLE checkout_lines (
     FOREIGN KEY (tenant_id, checkout_id) REFERENCES checkouts (tenant_id, id)
 );
 CREATE INDEX checkout_lines_item_idx ON checkout_lines (tenant_id, item_id);
+-- The last receipt number of each store's business day.
+CREATE TABLE receipt_counters (
+    tenant_id UUID NOT NULL,
+    store_id UUID NOT NULL,
+    business_date DATE NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, store_id, business_date)
+);

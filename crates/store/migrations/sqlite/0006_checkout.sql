@@ -17,7 +17,8 @@ CREATE TABLE checkouts (
     table_label TEXT,
     -- Regular prices × quantities, total discounts, amount due (fen).
     gross INTEGER NOT NULL CHECK (gross >= 0),
-    discount INTEGER NOT NULL CHECK (discount >= 0),
+    -- Negative only when rounding to the nearest unit rounded up.
+    discount INTEGER NOT NULL,
     amount_due INTEGER NOT NULL CHECK (amount_due >= 0),
     -- The full pricing breakdown, the tenders and the receipt's balances (JSON).
     breakdown TEXT NOT NULL,
@@ -48,3 +49,11 @@ CREATE TABLE checkout_lines (
     FOREIGN KEY (tenant_id, checkout_id) REFERENCES checkouts (tenant_id, id)
 );
 CREATE INDEX checkout_lines_item_idx ON checkout_lines (tenant_id, item_id);
+-- The last receipt number of each store's business day.
+CREATE TABLE receipt_counters (
+    tenant_id BLOB NOT NULL,
+    store_id BLOB NOT NULL,
+    business_date TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, store_id, business_date)
+);

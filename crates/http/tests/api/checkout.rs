@@ -1,0 +1,420 @@
+//! Checkout at the till through the API, on both backends.
+
+use crate::support::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+crate::both_backends!(
+    member_bill_in_one_transaction,
+    reversal_restores_everything,
+    concurrent_checkouts_never_overdraw,
+    receipts_print_to_a_network_printer,
+);
+
+fn key() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+struct Menu {
+    pork: String,
+    fish: String,
+    rice: String,
+    beer: String,
+}
+
+/// Four dishes: 红烧肉 ¥68 (member ¥60, gold ¥58), 清蒸鲈鱼 ¥128 (member ¥118),
+/// 米饭 ¥3, 啤酒 ¥15 (joins no discounts).
+async fn menu(t: &TestApp) -> Menu {
+    let (s, c) = t
+        .post(
+            "/menu/categories",
+            json!({"name": "热菜", "name_en": "Hot"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let cat = c["id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for body in [
+        json!({"category_id": cat, "name": "红烧肉", "price": 6_800,
+               "member_prices": [{"card_kind": "member_price", "price": 6_000}, {"level": "gold", "price": 5_800}]}),
+        json!({"category_id": cat, "name": "清蒸鲈鱼", "price": 12_800,
+               "member_prices": [{"card_kind": "member_price", "price": 11_800}]}),
+        json!({"category_id": cat, "name": "米饭", "price": 300}),
+        json!({"category_id": cat, "name": "啤酒", "price": 1_500, "joins_discounts": false}),
+    ] {
+        let (s, i) = t.post("/menu/items", body).await;
+        assert_eq!(s, StatusCode::CREATED, "{i}");
+        ids.push(i["id"].as_str().unwrap().to_string());
+    }
+    Menu {
+        pork: ids[0].clone(),
+        fish: ids[1].clone(),
+        rice: ids[2].clone(),
+        beer: ids[3].clone(),
+    }
+}
+
+async fn settings(t: &TestApp, change: impl FnOnce(&mut Value)) {
+    let (_, mut v) = t.get("/settings").await;
+    change(&mut v);
+    let (s, r) = t.req(Method::PUT, "/settings", Some(v)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+}
+
+/// A gold member with an integrated card holding ¥1,000 + ¥150 bonus; plain points rules.
+async fn gold_member(t: &TestApp, phone: &str) -> (String, String) {
+    settings(t, |v| {
+        v["points"]["birthday"] = Value::Null;
+        v["points"]["threshold_bonus"] = Value::Null;
+        v["points"]["nth_visit_bonus"] = Value::Null;
+    })
+    .await;
+    let customer = t.customer(json!({"name": "王金卡", "phone": phone})).await;
+    let (s, c) = t
+        .post(
+            "/cards",
+            json!({"customer_id": customer, "pin": "246810",
+                   "kinds": {"stored_value": true, "points": true, "member_price": true}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let card = c["id"].as_str().unwrap().to_string();
+    let (s, r) = t
+        .post(
+            &format!("/cards/{card}/top-ups"),
+            json!({"amount": 100_000, "tender": "cash", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (s, l) = t
+        .req(
+            Method::PUT,
+            &format!("/customers/{customer}/level"),
+            Some(json!({"level": "gold", "reason": "老客"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    (customer, card)
+}
+
+fn check_breakdown(b: &Value) {
+    let gross = b["gross"].as_i64().unwrap();
+    let discount = b["total_discount"].as_i64().unwrap();
+    let due = b["amount_due"].as_i64().unwrap();
+    assert_eq!(gross - discount, due, "{b}");
+    let nets: i64 = b["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["net"].as_i64().unwrap())
+        .sum();
+    assert_eq!(nets, due, "{b}");
+    let listed: i64 = b["discounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(listed, discount, "{b}");
+}
+
+async fn verify_clean(t: &TestApp) {
+    let report = t.app.verify_ledger().await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+}
+
+fn bill(m: &Menu) -> Value {
+    json!([
+        {"item_id": m.pork, "quantity": 1},
+        {"item_id": m.fish, "quantity": 1},
+        {"item_id": m.rice, "quantity": 4},
+        {"item_id": m.beer, "quantity": 2},
+        {"name": "茶位费", "quantity": 4, "unit_price": 500},
+    ])
+}
+
+async fn member_bill_in_one_transaction(t: TestApp) {
+    let m = menu(&t).await;
+    let (customer, card) = gold_member(&t, "13600000001").await;
+    // A 满 200 减 20 voucher for the customer.
+    let (s, tpl) = t
+        .post(
+            "/coupon-templates",
+            json!({"name": "满200减20", "kind": {"type": "cash", "value": 2_000, "min_spend": 20_000},
+                   "validity": {"type": "days_after_issue", "days": 30}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{tpl}");
+    let (s, issued) = t
+        .post(
+            &format!("/coupon-templates/{}/issue", tpl["id"].as_str().unwrap()),
+            json!({"customer_ids": [customer]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let code = issued[0]["code"].as_str().unwrap().to_string();
+    // Quote: recognised by phone, no card swiped.
+    let body = json!({"lines": bill(&m), "customer": {"phone": "13600000001"}, "coupons": [code],
+                      "tenders": [{"method": "stored_value"}], "pin": "246810", "idempotency_key": key()});
+    let (s, q) = t.post("/checkouts/quote", body.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{q}");
+    check_breakdown(&q["breakdown"]);
+    assert_eq!(q["level"], "gold");
+    let gross = 6_800 + 12_800 + 4 * 300 + 2 * 1_500 + 4 * 500;
+    assert_eq!(q["breakdown"]["gross"], gross);
+    let kinds: Vec<&str> = q["breakdown"]["discounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"member_price"), "{kinds:?}");
+    assert!(kinds.contains(&"coupon"), "{kinds:?}");
+    let due = q["breakdown"]["amount_due"].as_i64().unwrap();
+    // Nothing changed by the quote.
+    let (_, c) = t.get(&format!("/coupons/{code}")).await;
+    assert_eq!(c["status"], "issued");
+    // Take it.
+    let (s, r) = t.post("/checkouts", body.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["receipt"]["amount_due"], due);
+    assert!(
+        r["number"].as_str().unwrap().starts_with("MAIN-"),
+        "{}",
+        r["number"]
+    );
+    let sv = &r["receipt"]["stored_value"];
+    assert_eq!(sv["before"], 115_000);
+    assert_eq!(sv["after"].as_i64().unwrap(), 115_000 - due);
+    let points = &r["receipt"]["points"];
+    assert!(points["earned"].as_i64().unwrap() > 0, "{r}");
+    assert_eq!(points["after"], points["earned"]);
+    let (_, c) = t.get(&format!("/coupons/{code}")).await;
+    assert_eq!(c["status"], "redeemed");
+    // The same request again: the same receipt, nothing taken twice.
+    let (s, again) = t.post("/checkouts", body.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["number"], r["number"]);
+    assert_eq!(again["ledger"]["replayed"], true);
+    let (_, cv) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(
+        cv["balances"]["principal"].as_i64().unwrap() + cv["balances"]["bonus"].as_i64().unwrap(),
+        115_000 - due
+    );
+    // The same key with another bill: 409.
+    let mut other = body.clone();
+    other["lines"] = json!([{"item_id": m.rice, "quantity": 1}]);
+    let (s, e) = t.post("/checkouts", other).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    // Bad bills change nothing.
+    let before = t.get(&format!("/cards/{card}")).await.1["balances"].clone();
+    for bad in [
+        json!({"lines": [], "tenders": [{"method": "cash"}], "idempotency_key": key()}),
+        json!({"lines": [{"item_id": m.rice, "quantity": 0}], "tenders": [{"method": "cash"}], "idempotency_key": key()}),
+        json!({"lines": [{"item_id": m.rice, "quantity": 1}], "tenders": [{"method": "cash", "amount": 100}], "idempotency_key": key()}),
+        json!({"lines": [{"item_id": m.rice, "quantity": 1}], "customer": {"phone": "13600000001"},
+               "tenders": [{"method": "stored_value"}], "pin": "000000", "idempotency_key": key()}),
+    ] {
+        let (s, e) = t.post("/checkouts", bad).await;
+        assert!(s.is_client_error(), "{s} {e}");
+    }
+    assert_eq!(t.get(&format!("/cards/{card}")).await.1["balances"], before);
+    // The visit counts: growth value and the customer's timeline.
+    let (_, l) = t.get(&format!("/customers/{customer}/loyalty")).await;
+    assert_eq!(l["growth"].as_i64().unwrap(), due, "{l}");
+    verify_clean(&t).await;
+}
+
+async fn reversal_restores_everything(t: TestApp) {
+    let m = menu(&t).await;
+    let (customer, card) = gold_member(&t, "13600000002").await;
+    // Spend ¥100, get a ¥100 voucher to month end; and a voucher used on this bill.
+    let (_, v100) = t
+        .post(
+            "/coupon-templates",
+            json!({"name": "满100送100", "kind": {"type": "cash", "value": 10_000, "min_spend": 30_000},
+                   "validity": {"type": "end_of_month"}}),
+        )
+        .await;
+    t.post(
+        "/coupon-rules",
+        json!({"template_id": v100["id"], "min_spend": 10_000}),
+    )
+    .await;
+    let (_, tpl) = t
+        .post(
+            "/coupon-templates",
+            json!({"name": "10元券", "kind": {"type": "cash", "value": 1_000},
+                   "validity": {"type": "days_after_issue", "days": 30}}),
+        )
+        .await;
+    let (_, issued) = t
+        .post(
+            &format!("/coupon-templates/{}/issue", tpl["id"].as_str().unwrap()),
+            json!({"customer_ids": [customer]}),
+        )
+        .await;
+    let used = issued[0]["code"].as_str().unwrap().to_string();
+    let before_card = t.get(&format!("/cards/{card}")).await.1["balances"].clone();
+    let (s, r) = t
+        .post(
+            "/checkouts",
+            json!({"lines": bill(&m), "card_id": card, "coupons": [used],
+                   "tenders": [{"method": "stored_value", "amount": 5_000}, {"method": "wechat"}],
+                   "pin": "246810", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let id = r["checkout_id"].as_str().unwrap().to_string();
+    let triggered = r["earned"]["coupons_issued"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Reverse (the owner approves by being the owner).
+    let (s, rev) = t
+        .post(
+            &format!("/checkouts/{id}/reversal"),
+            json!({"reason": "客人投诉菜品", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rev}");
+    assert_eq!(rev["receipt"]["kind"], "reversal");
+    let after_card = t.get(&format!("/cards/{card}")).await.1["balances"].clone();
+    assert_eq!(after_card, before_card, "money and points back exactly");
+    let (_, c) = t.get(&format!("/coupons/{used}")).await;
+    assert_eq!(c["status"], "issued", "the used coupon is usable again");
+    let (_, c) = t.get(&format!("/coupons/{triggered}")).await;
+    assert_eq!(c["status"], "voided", "the coupon it issued is void");
+    let (_, l) = t.get(&format!("/customers/{customer}/loyalty")).await;
+    assert_eq!(l["growth"], 0, "the visit no longer counts");
+    // Once only.
+    let (s, e) = t
+        .post(
+            &format!("/checkouts/{id}/reversal"),
+            json!({"reason": "again", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    verify_clean(&t).await;
+}
+
+async fn concurrent_checkouts_never_overdraw(t: TestApp) {
+    let m = menu(&t).await;
+    settings(&t, |v| v["pin_required"] = json!(false)).await;
+    let customer = t
+        .customer(json!({"name": "并发", "phone": "13600000003"}))
+        .await;
+    let (_, c) = t.post("/cards", json!({"customer_id": customer})).await;
+    let card = c["id"].as_str().unwrap().to_string();
+    t.post(
+        &format!("/cards/{card}/top-ups"),
+        json!({"amount": 30_000, "tender": "cash", "idempotency_key": key()}),
+    )
+    .await;
+    // ¥330 of stored value; 16 tills each take a ¥30 bill (10 × 米饭).
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let client = t.client.clone();
+        let url = format!("{}/checkouts", t.base);
+        let token = t.token.clone();
+        let body = json!({"lines": [{"item_id": m.rice, "quantity": 10}], "card_id": card,
+                          "tenders": [{"method": "stored_value"}], "idempotency_key": key()});
+        handles.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        let s = h.await.unwrap();
+        if s == StatusCode::OK {
+            ok += 1;
+        } else {
+            assert_eq!(s, StatusCode::CONFLICT);
+        }
+    }
+    assert_eq!(ok, 11);
+    let (_, cv) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(
+        cv["balances"]["principal"].as_i64().unwrap() + cv["balances"]["bonus"].as_i64().unwrap(),
+        0
+    );
+    verify_clean(&t).await;
+}
+
+async fn receipts_print_to_a_network_printer(t: TestApp) {
+    let m = menu(&t).await;
+    let (s, r) = t
+        .post(
+            "/checkouts",
+            json!({"lines": [{"item_id": m.pork, "quantity": 2}], "tenders": [{"method": "cash"}],
+                   "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["receipt"]["amount_due"], 13_600,
+        "no member: regular price"
+    );
+    let id = r["checkout_id"].as_str().unwrap().to_string();
+    let url = format!("{}/checkouts/{id}/receipt", t.base);
+    let html = t
+        .client
+        .get(&url)
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), StatusCode::OK);
+    assert!(html.text().await.unwrap().contains("红烧肉"));
+    let text = t
+        .client
+        .get(format!("{url}?format=text&paper=58"))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("136.00"), "{text}");
+    // A printer on port 9100 is a TCP listener: capture what it gets.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let capture = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        sock.read_to_end(&mut buf).await.unwrap();
+        buf
+    });
+    let (s, p) = t
+        .post(
+            &format!("/checkouts/{id}/print"),
+            json!({"printer": addr.to_string(), "paper": 80}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let bytes = capture.await.unwrap();
+    assert_eq!(&bytes[..2], b"\x1b@", "ESC @ first");
+    assert_eq!(bytes.len() as u64, p["bytes"].as_u64().unwrap());
+    let (gb, _, _) = encoding_rs::GB18030.encode("红烧肉");
+    assert!(
+        bytes.windows(gb.len()).any(|w| w == &gb[..]),
+        "GB18030 dish name"
+    );
+    // An unreachable printer is a clear 502.
+    let (s, e) = t
+        .post(
+            &format!("/checkouts/{id}/print"),
+            json!({"printer": "127.0.0.1:1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+}
