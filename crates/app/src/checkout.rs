@@ -152,6 +152,27 @@ pub struct ReverseCheckout {
     pub idempotency_key: String,
 }
 
+/// One line to refund, by its number on the bill (1-based) and how many.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    pub line_no: i32,
+    pub quantity: i32,
+}
+
+/// A partial refund: some lines, or an amount (a goodwill reduction).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundCheckout {
+    #[serde(default)]
+    pub lines: Vec<RefundLine>,
+    #[schema(value_type = Option<i64>)]
+    pub amount: Option<Money>,
+    pub reason: String,
+    pub approval: Option<Approval>,
+    pub idempotency_key: String,
+}
+
 /// Everything a checkout needs, read and priced.
 struct Prepared {
     settings: TenantSettings,
@@ -812,6 +833,7 @@ impl App {
                     unit_price: l.unit_price.fen(),
                     gross: l.gross.fen(),
                     net: l.net.fen(),
+                    refunded_quantity: 0,
                 })
                 .collect(),
         };
@@ -875,10 +897,16 @@ impl App {
             .txn(actor.tenant_id, txn_id)
             .await?
             .ok_or(AppError::NotFound { entity: "checkout" })?;
-        let checkout_id = txn
-            .reverses
-            .filter(|_| txn.kind == "reversal")
-            .unwrap_or(txn.id);
+        let checkout_id = match txn.kind.as_str() {
+            "reversal" => txn.reverses.unwrap_or(txn.id),
+            "checkout_refund" => txn
+                .data
+                .get("checkout_id")
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(txn.id),
+            _ => txn.id,
+        };
         let c = self
             .storage
             .checkout(actor.tenant_id, checkout_id)
@@ -971,7 +999,7 @@ impl App {
         let sv_used = tenders.iter().any(|t| t.method == "stored_value");
         let points_touched =
             ledger.before.points != ledger.after.points || earned.points_earned > 0;
-        Ok(ReceiptDoc {
+        let mut doc = ReceiptDoc {
             title: tenant.map(|t| t.name).unwrap_or_default(),
             store_name: store.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
             store_address: store.as_ref().and_then(|s| s.address.clone()),
@@ -1063,7 +1091,56 @@ impl App {
                     .collect()
             },
             footer: Some("谢谢惠顾，欢迎再次光临".into()),
-        })
+        };
+        if txn.kind == "checkout_refund" {
+            // A refund's receipt shows what was refunded, not the whole bill.
+            let d = &txn.data;
+            let m = |k: &str| Money::from_fen(d.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
+            doc.kind = ReceiptKind::Refund;
+            doc.cashier = actor.display_name.clone();
+            doc.lines = serde_json::from_value(d.get("lines").cloned().unwrap_or_default())
+                .unwrap_or_default();
+            doc.discounts = Vec::new();
+            doc.gross = m("gross_share");
+            doc.total_discount = m("discount_share");
+            doc.amount_due = m("refund");
+            let refund_tenders: Vec<TenderLine> =
+                serde_json::from_value(d.get("tenders").cloned().unwrap_or_default())
+                    .unwrap_or_default();
+            doc.tenders = refund_tenders
+                .iter()
+                .map(|t| {
+                    let (zh, en) = method_label(&t.method);
+                    ReceiptAmount {
+                        label: zh.into(),
+                        label_en: en.into(),
+                        amount: t.amount,
+                    }
+                })
+                .collect();
+            doc.stored_value = refund_tenders
+                .iter()
+                .any(|t| t.method == "stored_value")
+                .then_some(BalanceMove {
+                    before: ledger.before.money(),
+                    this_time: ledger.after.money() - ledger.before.money(),
+                    after: ledger.after.money(),
+                });
+            doc.points = (ledger.before.points != ledger.after.points).then_some(PointsMove {
+                before: ledger.before.points,
+                earned: 0,
+                used: 0,
+                after: ledger.after.points,
+            });
+            doc.coupons_used = Vec::new();
+            doc.coupons_issued = Vec::new();
+            doc.notes = vec![format!(
+                "原单 {} 退款：{}",
+                c.number,
+                txn.reason.clone().unwrap_or_default()
+            )];
+        }
+        Ok(doc)
     }
 
     /// Checks who approves a reversal: the caller if a manager or the owner, else the
@@ -1195,7 +1272,8 @@ impl App {
             LedgerChange::CheckoutStatus {
                 checkout: id,
                 status: "reversed".into(),
-                refunded: c.amount_due,
+                refunded: c.amount_due - c.refunded,
+                lines: Vec::new(),
             },
         ];
         // Coupons used on the bill become usable again.
@@ -1311,6 +1389,391 @@ impl App {
         self.checkout_outcome(actor, ledger.txn_id, false).await
     }
 
+    /// A partial refund by line (the lines' share of the bill, discounts included) or by
+    /// amount (a goodwill reduction), back to the tenders in proportion; the points the
+    /// refunded part earned are taken back and points it redeemed are given back.
+    pub async fn refund_checkout(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+        req: &RefundCheckout,
+    ) -> Result<CheckoutOutcome, AppError> {
+        let reason = req.reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 200 {
+            return Err(refuse(
+                "reason",
+                "reason_required",
+                "say why (1–200 characters)",
+            ));
+        }
+        if req.idempotency_key.trim().is_empty() || req.idempotency_key.len() > 100 {
+            return Err(refuse(
+                "idempotency_key",
+                "invalid_key",
+                "1–100 characters, unique per request",
+            ));
+        }
+        let hash = request_hash("checkout_refund", id, &req_for_hash(req));
+        if let Some(txn) = self
+            .storage
+            .txn_by_key(actor.tenant_id, &req.idempotency_key)
+            .await?
+        {
+            if txn.request_hash != hash {
+                return Err(AppError::Conflict {
+                    code: "idempotency_key_reused",
+                    field: Some("idempotency_key"),
+                    message: "this idempotency key was already used for a different request".into(),
+                    existing: None,
+                });
+            }
+            return self.checkout_outcome(actor, txn.id, true).await;
+        }
+        let c = self
+            .storage
+            .checkout(actor.tenant_id, id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "checkout" })?;
+        if c.status != "completed" && c.status != "partly_refunded" {
+            return Err(AppError::Conflict {
+                code: "not_refundable",
+                field: None,
+                message: format!("this checkout is {}", c.status),
+                existing: None,
+            });
+        }
+        let b: Breakdown = serde_json::from_value(c.breakdown.clone())
+            .map_err(|e| AppError::Internal(format!("checkout breakdown: {e}")))?;
+        // What is refunded: the lines' shares, or an amount.
+        let (gross_share, discount_shares, refund, line_moves, receipt_lines) =
+            match (&req.lines[..], req.amount) {
+                ([], Some(amount)) => {
+                    if amount.fen() <= 0 {
+                        return Err(refuse("amount", "not_positive", "more than zero"));
+                    }
+                    (
+                        amount.fen(),
+                        Vec::new(),
+                        amount.fen(),
+                        Vec::new(),
+                        vec![ReceiptLine {
+                            name: "部分退款 / partial refund".into(),
+                            quantity: 1,
+                            unit_price: amount,
+                            gross: amount,
+                            net: amount,
+                        }],
+                    )
+                }
+                (lines, None) if !lines.is_empty() => {
+                    let mut gross = 0;
+                    let mut by_kind: Vec<(DiscountKind, i64)> = Vec::new();
+                    let mut moves = Vec::new();
+                    let mut shown = Vec::new();
+                    for (i, r) in lines.iter().enumerate() {
+                        let rec = c.lines.iter().find(|l| l.line_no == r.line_no);
+                        let priced = b.lines.get((r.line_no - 1).max(0) as usize);
+                        let (Some(rec), Some(priced)) = (rec, priced) else {
+                            return Err(refuse(
+                                &format!("lines[{i}].line_no"),
+                                "no_such_line",
+                                "no such line on this bill",
+                            ));
+                        };
+                        if r.quantity <= 0 || rec.refunded_quantity + r.quantity > rec.quantity {
+                            return Err(refuse(
+                                &format!("lines[{i}].quantity"),
+                                "invalid_quantity",
+                                format!(
+                                    "1 to {} (what is not refunded yet)",
+                                    rec.quantity - rec.refunded_quantity
+                                ),
+                            ));
+                        }
+                        let (q, done, k) = (
+                            i64::from(rec.quantity),
+                            i64::from(rec.refunded_quantity),
+                            i64::from(r.quantity),
+                        );
+                        let share = |x: i64| cum(x, done + k, q) - cum(x, done, q);
+                        let g = share(priced.gross.fen());
+                        gross += g;
+                        let mut d_line = 0;
+                        for (kind, amt) in &priced.discounts {
+                            let d = share(amt.fen());
+                            d_line += d;
+                            match by_kind.iter_mut().find(|(k2, _)| k2 == kind) {
+                                Some(e) => e.1 += d,
+                                None => by_kind.push((*kind, d)),
+                            }
+                        }
+                        moves.push((r.line_no, r.quantity));
+                        shown.push(ReceiptLine {
+                            name: priced.name.clone(),
+                            quantity: r.quantity as u32,
+                            unit_price: priced.unit_price,
+                            gross: Money::from_fen(g),
+                            net: Money::from_fen(g - d_line),
+                        });
+                    }
+                    let d_total: i64 = by_kind.iter().map(|(_, d)| d).sum();
+                    (gross, by_kind, gross - d_total, moves, shown)
+                }
+                _ => {
+                    return Err(refuse(
+                        "lines",
+                        "lines_or_amount",
+                        "give either lines to refund or an amount, not both",
+                    ));
+                }
+            };
+        if refund <= 0 {
+            return Err(refuse(
+                "lines",
+                "nothing_to_refund",
+                "these lines were free",
+            ));
+        }
+        if refund > c.amount_due - c.refunded {
+            return Err(AppError::Conflict {
+                code: "refund_exceeds_bill",
+                field: Some("amount"),
+                message: format!(
+                    "at most {} is left to refund",
+                    Money::from_fen(c.amount_due - c.refunded)
+                ),
+                existing: None,
+            });
+        }
+        let approver = self.approver(actor, req.approval.as_ref()).await?;
+        let store = c.store_id;
+        let settings = self.settings(actor).await?;
+        let card = match c.card_id {
+            Some(id) => Some(self.card(actor, id).await?),
+            None => None,
+        };
+        let keys = match &card {
+            Some(k) => Some(self.money_keys(actor, k).await?),
+            None => None,
+        };
+        let mut specs = vec![spec(Posting::new(
+            AccountKey::store(AccountKind::Revenue, store),
+            -gross_share,
+        ))];
+        let money_discount: i64 = discount_shares.iter().map(|(_, d)| d).sum();
+        if money_discount != 0 {
+            specs.push(spec(Posting::new(
+                AccountKey::store(AccountKind::Discounts, store),
+                -money_discount,
+            )));
+        }
+        // The money goes back the way it came, in proportion.
+        let tenders: Vec<TenderLine> =
+            serde_json::from_value(c.tenders.clone()).unwrap_or_default();
+        let shares = split_by(
+            refund,
+            &tenders.iter().map(|t| t.amount.fen()).collect::<Vec<_>>(),
+        );
+        let mut refund_tenders = Vec::new();
+        for (t, share) in tenders.iter().zip(shares) {
+            if share == 0 {
+                continue;
+            }
+            match t.method.as_str() {
+                "stored_value" => {
+                    let k =
+                        keys.ok_or_else(|| AppError::Internal("stored value without card".into()))?;
+                    let pb = split_by(
+                        share,
+                        &[
+                            t.principal.unwrap_or(t.amount).fen(),
+                            t.bonus.unwrap_or_default().fen(),
+                        ],
+                    );
+                    if pb[0] > 0 {
+                        specs.push(spec(Posting::new(k[0], pb[0])));
+                    }
+                    if pb[1] > 0 {
+                        specs.push(spec(Posting::new(k[1], pb[1])));
+                    }
+                    refund_tenders.push(TenderLine {
+                        method: t.method.clone(),
+                        amount: Money::from_fen(share),
+                        principal: Some(Money::from_fen(pb[0])),
+                        bonus: Some(Money::from_fen(pb[1])),
+                    });
+                }
+                "charge" => {
+                    let org = self
+                        .customer(
+                            actor,
+                            c.customer_id.ok_or_else(|| {
+                                AppError::Internal("charge without customer".into())
+                            })?,
+                        )
+                        .await?
+                        .profile
+                        .organization_id
+                        .ok_or_else(|| AppError::Internal("charge without organization".into()))?;
+                    specs.push(spec(Posting::new(
+                        AccountKey::customer(AccountKind::Charge, org),
+                        share,
+                    )));
+                    refund_tenders.push(TenderLine {
+                        method: t.method.clone(),
+                        amount: Money::from_fen(share),
+                        principal: None,
+                        bonus: None,
+                    });
+                }
+                other => {
+                    let tender = Tender::parse(other)
+                        .ok_or_else(|| AppError::Internal(format!("tender {other}")))?;
+                    specs.push(spec(Posting::new(
+                        AccountKey::tender(store, tender),
+                        -share,
+                    )));
+                    refund_tenders.push(TenderLine {
+                        method: t.method.clone(),
+                        amount: Money::from_fen(share),
+                        principal: None,
+                        bonus: None,
+                    });
+                }
+            }
+        }
+        // Points: those the refunded part earned go back; those it redeemed come back.
+        let original = self
+            .storage
+            .txn(actor.tenant_id, id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "checkout" })?;
+        let earned: EarnSummary = self_earn(&original)
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        // Cumulative shares, so refunds in parts take back exactly what a whole one would.
+        let take_back = cum(
+            earned.points_earned,
+            c.refunded + refund,
+            c.amount_due.max(1),
+        ) - cum(earned.points_earned, c.refunded, c.amount_due.max(1));
+        let points_value = b.total_of(DiscountKind::Points).fen();
+        let points_share = discount_shares
+            .iter()
+            .find(|(k, _)| *k == DiscountKind::Points)
+            .map_or(0, |(_, d)| *d);
+        let give_back = if points_value > 0 {
+            cum(b.points_used, points_share, points_value)
+        } else {
+            0
+        };
+        if let Some(k) = keys {
+            let today = settings.local_date(now());
+            if take_back > 0 {
+                let e = patron_domain::points::explain_reversal(-take_back, &reason);
+                specs.push(PostingSpec {
+                    note: Some(EntryNote {
+                        rule: PointsRule::Reversal.as_str().into(),
+                        memo: e.zh,
+                        memo_en: e.en,
+                    }),
+                    ..PostingSpec::new(k[2], -take_back, Some(0))
+                });
+                specs.push(PostingSpec::new(
+                    AccountKey::store(AccountKind::PointsGranted, store),
+                    -take_back,
+                    None,
+                ));
+            }
+            if give_back > 0 {
+                let e = patron_domain::points::explain_reversal(give_back, &reason);
+                specs.push(PostingSpec {
+                    note: Some(EntryNote {
+                        rule: PointsRule::Reversal.as_str().into(),
+                        memo: e.zh,
+                        memo_en: e.en,
+                    }),
+                    lot: patron_store::ledger::LotRule::New {
+                        earned_on: today,
+                        expires_on: patron_domain::points::expires_on(
+                            &settings.points.expiry,
+                            today,
+                        ),
+                    },
+                    ..PostingSpec::new(k[2], give_back, Some(0))
+                });
+                specs.push(PostingSpec::new(
+                    AccountKey::store(AccountKind::PointsRedeemed, store),
+                    -give_back,
+                    None,
+                ));
+            }
+        }
+        let status = if c.refunded + refund == c.amount_due {
+            "refunded"
+        } else {
+            "partly_refunded"
+        };
+        let changes = vec![
+            LedgerChange::CheckoutStatus {
+                checkout: id,
+                status: status.into(),
+                refunded: refund,
+                lines: line_moves,
+            },
+            LedgerChange::VisitRefund {
+                txn: id,
+                amount: refund,
+            },
+        ];
+        let memo = format!(
+            "退款 {} 元（原单 {}）：{reason}",
+            Money::from_fen(refund).to_decimal_string(),
+            c.number
+        );
+        let details = serde_json::json!({
+            "checkout_id": id, "number": c.number, "refund": refund, "gross_share": gross_share,
+            "discount_share": money_discount, "lines": receipt_lines, "tenders": refund_tenders,
+            "points_taken_back": take_back, "points_given_back": give_back,
+        });
+        let r = self
+            .post_specs(
+                actor,
+                "checkout_refund",
+                &req.idempotency_key,
+                hash,
+                card.as_ref(),
+                c.customer_id,
+                keys,
+                None,
+                specs,
+                changes,
+                Some(reason),
+                None,
+                memo,
+                details,
+                Some(approver),
+            )
+            .await;
+        let ledger = match r {
+            Err(AppError::Conflict {
+                code: "insufficient_balance",
+                ..
+            }) => {
+                return Err(AppError::Conflict {
+                    code: "points_already_used",
+                    field: None,
+                    message:
+                        "the points this bill earned have been spent since; adjust by hand instead"
+                            .into(),
+                    existing: None,
+                });
+            }
+            other => other?,
+        };
+        self.checkout_outcome(actor, ledger.txn_id, false).await
+    }
+
     /// What a used coupon took off its bill (for keeping it back from a refund).
     async fn coupon_value_used(&self, actor: &Actor, code: &str) -> Result<Money, AppError> {
         if let Some(other) = self
@@ -1344,7 +1807,103 @@ impl App {
     }
 }
 
+/// `x × k / n` rounded down: cumulative shares of a line refunded in parts add up to the
+/// whole exactly (share of parts `a..b` = cum(b) − cum(a)).
+fn cum(x: i64, k: i64, n: i64) -> i64 {
+    if n == 0 {
+        return 0;
+    }
+    (i128::from(x) * i128::from(k)).div_euclid(i128::from(n)) as i64
+}
+
+/// Splits `total` over `weights` in proportion, by largest remainder: exact to the fen.
+fn split_by(total: i64, weights: &[i64]) -> Vec<i64> {
+    let sum: i64 = weights.iter().sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut parts: Vec<(usize, i64, i128)> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let exact = i128::from(total) * i128::from(*w);
+            (i, (exact / i128::from(sum)) as i64, exact % i128::from(sum))
+        })
+        .collect();
+    let mut left = total - parts.iter().map(|p| p.1).sum::<i64>();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|a, b| parts[*b].2.cmp(&parts[*a].2).then(a.cmp(b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        parts[i].1 += 1;
+        left -= 1;
+    }
+    parts.into_iter().map(|p| p.1).collect()
+}
+
+/// What identifies a refund request (the approval's password is not part of it).
+fn req_for_hash(r: &RefundCheckout) -> (&[RefundLine], Option<Money>, &str) {
+    (&r.lines, r.amount, r.reason.trim())
+}
+
 /// The earn summary a checkout's transaction carries.
 fn self_earn(txn: &patron_store::ledger::TxnRecord) -> Option<serde_json::Value> {
     txn.data.get("earn").cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tenders_resolve_exactly() {
+        let t = |m: &str, a: Option<i64>| TenderInput {
+            method: m.into(),
+            amount: a.map(Money::from_fen),
+        };
+        let due = Money::from_fen(28_600);
+        let r =
+            resolve_tenders(&[t("stored_value", Some(10_000)), t("wechat", None)], due).unwrap();
+        assert_eq!(
+            r,
+            vec![
+                ("stored_value".into(), Money::from_fen(10_000)),
+                ("wechat".into(), Money::from_fen(18_600))
+            ]
+        );
+        assert!(
+            resolve_tenders(&[t("cash", Some(100))], due).is_err(),
+            "short"
+        );
+        assert!(
+            resolve_tenders(&[t("cash", None), t("wechat", None)], due).is_err(),
+            "two open"
+        );
+        assert!(resolve_tenders(&[t("bitcoin", None)], due).is_err());
+        assert!(
+            resolve_tenders(&[t("cash", Some(30_000))], due).is_err(),
+            "over"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn splits_are_exact(total in 0i64..10_000_000, weights in proptest::collection::vec(0i64..1_000_000, 1..6)) {
+            let parts = split_by(total, &weights);
+            if weights.iter().sum::<i64>() > 0 {
+                prop_assert_eq!(parts.iter().sum::<i64>(), total);
+            }
+            prop_assert!(parts.iter().all(|p| *p >= 0));
+        }
+
+        #[test]
+        fn refunds_in_parts_add_up_to_the_whole(x in -100_000i64..10_000_000, n in 1i64..50, cut in 0i64..50) {
+            let cut = cut.min(n);
+            let parts = (cum(x, cut, n) - cum(x, 0, n)) + (cum(x, n, n) - cum(x, cut, n));
+            prop_assert_eq!(parts, x);
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub mod loyalty;
 pub mod menu;
 pub mod org;
 pub mod receipts;
+pub mod settlement;
 pub mod statements;
 pub mod verify;
 
@@ -63,10 +64,26 @@ pub struct Actor {
     pub display_name: String,
 }
 
+tokio::task_local! {
+    /// A simulated "now" for the current task (see [`at`]).
+    static CLOCK: DateTime<Utc>;
+}
+
 /// The current time at the precision both databases keep (microseconds), so a value
-/// read back equals the value written.
+/// read back equals the value written. Inside [`at`] it is the simulated time instead.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    CLOCK
+        .try_with(|t| *t)
+        .unwrap_or_else(|_| Utc::now())
+        .trunc_subsecs(6)
+}
+
+/// Runs `f` with [`now`] returning `t` throughout (task-local: other tasks, and tasks
+/// `f` spawns, keep the real clock). It exists so that the demo generator can write a
+/// history through the real use cases at past times, and for tests; nothing in
+/// production sets it.
+pub async fn at<F: std::future::Future>(t: DateTime<Utc>, f: F) -> F::Output {
+    CLOCK.scope(t, f).await
 }
 
 /// A fresh time-ordered id.

@@ -38,7 +38,13 @@ use uuid::Uuid;
 /// Transactions listed one by one in a report: corrections and refunds.
 const CORRECTION_KINDS: &[&str] = &["reversal", "checkout_refund", "adjustment", "card_close"];
 /// Transactions whose principal legs can count between stores.
-const INTER_STORE_KINDS: &[&str] = &["spend", "checkout", "card_close", "reversal", "checkout_refund"];
+const INTER_STORE_KINDS: &[&str] = &[
+    "spend",
+    "checkout",
+    "card_close",
+    "reversal",
+    "checkout_refund",
+];
 /// The longest period of an inter-store statement.
 const MAX_PERIOD_DAYS: i64 = 366;
 
@@ -434,7 +440,9 @@ fn manager_or_owner(actor: &Actor, what: &str) -> Result<(), AppError> {
     if matches!(actor.role, Role::Owner | Role::Manager) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(format!("{what} needs an owner or manager")))
+        Err(AppError::Forbidden(format!(
+            "{what} needs an owner or manager"
+        )))
     }
 }
 
@@ -447,6 +455,11 @@ fn may_settle(actor: &Actor, store: StoreId, what: &str) -> Result<(), AppError>
         )));
     }
     Ok(())
+}
+
+fn bump(m: &mut BTreeMap<String, Money>, key: String, v: Money) {
+    let e = m.entry(key).or_default();
+    *e = *e + v;
 }
 
 fn txn_key(kind: &str, original: Option<&str>) -> String {
@@ -523,35 +536,38 @@ fn ledger_figures(r: &mut Settlement, sums: &[patron_store::settlement::LedgerSu
         match kind {
             AccountKind::Tender => {
                 let tender = s.tender.clone().unwrap_or_else(|| "unknown".into());
-                let t = tenders.entry(tender.clone()).or_insert_with(|| TenderTotal {
-                    tender: tender.clone(),
-                    ..TenderTotal::default()
-                });
-                *t.by_kind.entry(key.clone()).or_default() += amount;
-                t.net += amount;
+                let t = tenders
+                    .entry(tender.clone())
+                    .or_insert_with(|| TenderTotal {
+                        tender: tender.clone(),
+                        ..TenderTotal::default()
+                    });
+                bump(&mut t.by_kind, key.clone(), amount);
+                t.net = t.net + amount;
                 if tender == Tender::Cash.as_str() {
                     if s.amount >= 0 {
-                        r.cash.cash_in += amount;
+                        r.cash.cash_in = r.cash.cash_in + amount;
                     } else {
-                        r.cash.cash_out -= amount;
+                        r.cash.cash_out = r.cash.cash_out - amount;
                     }
                 }
                 if key == "top_up" {
-                    *r.top_ups.by_tender.entry(tender).or_default() += amount;
+                    bump(&mut r.top_ups.by_tender, tender, amount);
                 }
             }
             AccountKind::Revenue => {
-                *r.revenue.entry(key.clone()).or_default() += amount;
-                r.revenue_total += amount;
+                bump(&mut r.revenue, key.clone(), amount);
+                r.revenue_total = r.revenue_total + amount;
                 if key == "spend" {
                     r.counts.spends += s.txns;
                 }
             }
-            AccountKind::Discounts if key == "top_up" => r.bonus_granted += amount,
-            AccountKind::Discounts if key == "reversal:top_up" => r.bonus_granted += amount,
+            AccountKind::Discounts if key == "top_up" || key == "reversal:top_up" => {
+                r.bonus_granted = r.bonus_granted + amount
+            }
             AccountKind::Charge => match key.as_str() {
-                "repayment" | "reversal:repayment" => r.charge.repaid += amount,
-                _ => r.charge.charged -= amount,
+                "repayment" | "reversal:repayment" => r.charge.repaid = r.charge.repaid + amount,
+                _ => r.charge.charged = r.charge.charged - amount,
             },
             AccountKind::PointsGranted => {
                 *r.points.by_kind.entry(key.clone()).or_default() += s.amount;
@@ -574,27 +590,27 @@ fn ledger_figures(r: &mut Settlement, sums: &[patron_store::settlement::LedgerSu
                 };
                 match key.as_str() {
                     "top_up" => {
-                        r.top_ups.principal += p;
-                        r.top_ups.bonus += b;
+                        r.top_ups.principal = r.top_ups.principal + p;
+                        r.top_ups.bonus = r.top_ups.bonus + b;
                         if principal {
                             r.top_ups.count += s.txns;
                         }
                     }
                     "reversal:top_up" => {
-                        r.top_ups.reversed_principal -= p;
-                        r.top_ups.reversed_bonus -= b;
+                        r.top_ups.reversed_principal = r.top_ups.reversed_principal - p;
+                        r.top_ups.reversed_bonus = r.top_ups.reversed_bonus - b;
                     }
                     "spend" | "checkout" => {
-                        r.stored_value.principal -= p;
-                        r.stored_value.bonus -= b;
+                        r.stored_value.principal = r.stored_value.principal - p;
+                        r.stored_value.bonus = r.stored_value.bonus - b;
                     }
                     "reversal:spend" | "reversal:checkout" | "checkout_refund" => {
-                        r.stored_value.returned_principal += p;
-                        r.stored_value.returned_bonus += b;
+                        r.stored_value.returned_principal = r.stored_value.returned_principal + p;
+                        r.stored_value.returned_bonus = r.stored_value.returned_bonus + b;
                     }
                     "card_close" => {
-                        r.card_refunds.principal_refunded -= p;
-                        r.card_refunds.bonus_forfeited -= b;
+                        r.card_refunds.principal_refunded = r.card_refunds.principal_refunded - p;
+                        r.card_refunds.bonus_forfeited = r.card_refunds.bonus_forfeited - b;
                         if principal {
                             r.card_refunds.count += s.txns;
                         }
@@ -629,10 +645,10 @@ fn checkout_figures(rows: &[patron_store::settlement::CheckoutFigures]) -> Check
     let mut kinds: BTreeMap<String, DiscountLine> = BTreeMap::new();
     for row in rows {
         c.count += 1;
-        c.gross += Money::from_fen(row.gross);
-        c.discount += Money::from_fen(row.discount);
-        c.amount_due += Money::from_fen(row.amount_due);
-        c.refunded += Money::from_fen(row.refunded);
+        c.gross = c.gross + Money::from_fen(row.gross);
+        c.discount = c.discount + Money::from_fen(row.discount);
+        c.amount_due = c.amount_due + Money::from_fen(row.amount_due);
+        c.refunded = c.refunded + Money::from_fen(row.refunded);
         if row.status != "completed" {
             c.reversed += 1;
         }
@@ -654,7 +670,7 @@ fn checkout_figures(rows: &[patron_store::settlement::CheckoutFigures]) -> Check
                 kind: kind.clone(),
                 ..DiscountLine::default()
             });
-            line.amount += Money::from_fen(amount);
+            line.amount = line.amount + Money::from_fen(amount);
             if seen.insert(kind) {
                 line.bills += 1;
             }
@@ -751,7 +767,7 @@ impl App {
             r.counts.anonymous_visits += v.anonymous;
             if v.source == "purchase" {
                 r.purchases.count += v.visits;
-                r.purchases.amount += Money::from_fen(v.amount);
+                r.purchases.amount = r.purchases.amount + Money::from_fen(v.amount);
             }
         }
         r.counts.customers_served = customers;
@@ -765,14 +781,12 @@ impl App {
                 .sum::<i64>();
         // Corrections, each with its money effect, staff and approver.
         let txns = self.storage.scope_txns(t, &scope, CORRECTION_KINDS).await?;
-        let names = self
-            .staff_names(
-                actor,
-                txns.iter()
-                    .flat_map(|x| [x.staff_id, x.approver_id])
-                    .flatten(),
-            )
-            .await?;
+        let people: Vec<StaffId> = txns
+            .iter()
+            .flat_map(|x| [x.staff_id, x.approver_id])
+            .flatten()
+            .collect();
+        let names = self.staff_names(actor, people).await?;
         let mut keys: HashMap<Uuid, AccountKind> = HashMap::new();
         for x in &txns {
             let entries = self.storage.txn_entries(t, x.id).await?;
@@ -1093,13 +1107,13 @@ impl App {
                 "zero or more, within limits",
             ));
         }
-        let note = req
-            .note
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
+        let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
         if note.is_some_and(|n| n.chars().count() > 500) {
-            errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+            errors.push(FieldError::new(
+                "note",
+                "too_long",
+                "at most 500 characters",
+            ));
         }
         errors.into_result(())?;
         let settings = self.settings(actor).await?;
@@ -1224,13 +1238,13 @@ impl App {
                 "zero or more, within limits",
             ));
         }
-        let note = req
-            .note
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
+        let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
         if note.is_some_and(|n| n.chars().count() > 500) {
-            errors.push(FieldError::new("note", "too_long", "at most 500 characters"));
+            errors.push(FieldError::new(
+                "note",
+                "too_long",
+                "at most 500 characters",
+            ));
         }
         if let Some(h) = req.handed_to {
             match self.storage.staff(actor.tenant_id, h).await? {
@@ -1252,6 +1266,17 @@ impl App {
         let variance = rules::cash_variance(req.counted_cash.fen(), expected);
         report.cash.counted = Some(req.counted_cash);
         report.cash.variance = Some(Money::from_fen(variance));
+        // The report shows the shift as it is after the handover.
+        let names = self.staff_names(actor, [s.staff_id]).await?;
+        let mut after = s.clone();
+        after.closed_at = Some(at);
+        after.closed_by = Some(actor.staff_id);
+        after.counted_cash = Some(req.counted_cash.fen());
+        after.expected_cash = Some(expected);
+        after.variance = Some(variance);
+        after.note = note.map(str::to_string).or(s.note.clone());
+        after.handed_to = req.handed_to;
+        report.shifts = vec![shift_view(&after, &names)];
         let close = ShiftClose {
             closed_at: at,
             closed_by: actor.staff_id,
@@ -1260,35 +1285,19 @@ impl App {
             variance,
             note: note.map(str::to_string),
             handed_to: req.handed_to,
-            report: serde_json::Value::Null,
-        };
-        let mut closed_view = None;
-        // The report shows the shift as closed.
-        let names = self.staff_names(actor, [s.staff_id]).await?;
-        let mut closed_rec = s.clone();
-        closed_rec.closed_at = Some(at);
-        closed_rec.closed_by = Some(actor.staff_id);
-        closed_rec.counted_cash = Some(close.counted_cash);
-        closed_rec.expected_cash = Some(expected);
-        closed_rec.variance = Some(variance);
-        closed_rec.note = close.note.clone().or(s.note.clone());
-        closed_rec.handed_to = req.handed_to;
-        report.shifts = vec![shift_view(&closed_rec, &names)];
-        let close = ShiftClose {
             report: serde_json::to_value(&report).expect("report serialises"),
-            ..close
         };
-        match self.storage.close_shift(actor.tenant_id, id, &close).await {
-            Ok(rec) => closed_view = Some(shift_view(&rec, &names)),
+        let closed = match self.storage.close_shift(actor.tenant_id, id, &close).await {
+            Ok(rec) => rec,
             Err(StoreError::Conflict {
                 what: "shift_closed",
             }) => {
                 return Err(conflict("shift_closed", "this shift is closed already"));
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         Ok(ShiftClosed {
-            shift: closed_view.expect("set above"),
+            shift: shift_view(&closed, &names),
             report,
         })
     }
@@ -1528,10 +1537,7 @@ pub fn html(r: &Settlement) -> String {
     ));
     body.push_str(&row("原价 Gross", m(r.checkouts.gross)));
     for d in &r.checkouts.discounts {
-        body.push_str(&row(
-            &format!("优惠 {} ({})", d.kind, d.bills),
-            m(d.amount),
-        ));
+        body.push_str(&row(&format!("优惠 {} ({})", d.kind, d.bills), m(d.amount)));
     }
     body.push_str(&row(
         "券 Coupons redeemed / issued",
@@ -1595,11 +1601,7 @@ pub fn html(r: &Settlement) -> String {
         name = esc(&r.store_name),
         date = r.business_date.map(|d| d.to_string()).unwrap_or_default(),
         status = esc(&status),
-        note = esc(r
-            .day
-            .as_ref()
-            .and_then(|d| d.note.as_deref())
-            .unwrap_or("")),
+        note = esc(r.day.as_ref().and_then(|d| d.note.as_deref()).unwrap_or("")),
     )
 }
 
@@ -1608,7 +1610,13 @@ mod tests {
     use super::*;
     use patron_store::settlement::LedgerSum;
 
-    fn sum(account: &str, tender: Option<&str>, kind: &str, orig: Option<&str>, amount: i64) -> LedgerSum {
+    fn sum(
+        account: &str,
+        tender: Option<&str>,
+        kind: &str,
+        orig: Option<&str>,
+        amount: i64,
+    ) -> LedgerSum {
         LedgerSum {
             account_kind: account.into(),
             tender: tender.map(Into::into),

@@ -122,6 +122,13 @@ pub enum LedgerChange {
         checkout: Uuid,
         status: String,
         refunded: i64,
+        /// Quantities refunded now, by line number.
+        lines: Vec<(i32, i32)>,
+    },
+    /// A partial refund: the visit's growth value goes down by `amount`.
+    VisitRefund {
+        txn: Uuid,
+        amount: i64,
     },
     /// Puts a redeemed coupon back (a reversed checkout): usable again.
     CouponRestore {
@@ -196,6 +203,8 @@ pub struct CheckoutLineRecord {
     pub unit_price: i64,
     pub gross: i64,
     pub net: i64,
+    /// Refunded so far (partial refunds by line).
+    pub refunded_quantity: i32,
 }
 
 /// A stored ledger entry.

@@ -465,7 +465,7 @@ macro_rules! impl_ledger_storage {
                         b.build().execute(&mut **tx).await?;
                     }
                 }
-                LedgerChange::CheckoutStatus { checkout, status, refunded } => {
+                LedgerChange::CheckoutStatus { checkout, status, refunded, lines } => {
                     let r = sqlx::query(
                         "UPDATE checkouts SET status = $3, refunded = refunded + $4 WHERE tenant_id = $1 AND id = $2 \
                          AND refunded + $4 <= amount_due",
@@ -479,6 +479,32 @@ macro_rules! impl_ledger_storage {
                     if r.rows_affected() != 1 {
                         return Err(StoreError::Conflict { what: "refund_exceeds_bill" });
                     }
+                    for (line_no, qty) in lines {
+                        let r = sqlx::query(
+                            "UPDATE checkout_lines SET refunded_quantity = refunded_quantity + $4 \
+                             WHERE tenant_id = $1 AND checkout_id = $2 AND line_no = $3 AND refunded_quantity + $4 <= quantity",
+                        )
+                        .bind(t)
+                        .bind(*checkout)
+                        .bind(*line_no)
+                        .bind(*qty)
+                        .execute(&mut **tx)
+                        .await?;
+                        if r.rows_affected() != 1 {
+                            return Err(StoreError::Conflict { what: "refund_exceeds_bill" });
+                        }
+                    }
+                }
+                LedgerChange::VisitRefund { txn: original, amount } => {
+                    sqlx::query(
+                        "UPDATE visits SET growth = CASE WHEN growth > $3 THEN growth - $3 ELSE 0 END \
+                         WHERE tenant_id = $1 AND txn_id = $2",
+                    )
+                    .bind(t)
+                    .bind(*original)
+                    .bind(*amount)
+                    .execute(&mut **tx)
+                    .await?;
                 }
                 LedgerChange::CouponRestore { coupon } => {
                     sqlx::query(
@@ -675,6 +701,7 @@ macro_rules! impl_ledger_storage {
                         }
                         LedgerChange::Checkout(_)
                         | LedgerChange::CheckoutStatus { .. }
+                        | LedgerChange::VisitRefund { .. }
                         | LedgerChange::CouponRestore { .. }
                         | LedgerChange::CouponVoid { .. } => apply_checkout_change(&mut tx, txn, change).await?,
                         LedgerChange::Visit(_)
@@ -852,8 +879,8 @@ macro_rules! impl_ledger_storage {
                 let row: Option<$crate::ledger_shared::CheckoutRow> =
                     sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(id).fetch_optional(self.reader()).await?;
                 let Some(row) = row else { return Ok(None) };
-                let lines: Vec<(i32, Option<uuid::Uuid>, String, i32, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT line_no, item_id, name, quantity, unit_price, gross, net FROM checkout_lines \
+                let lines: Vec<(i32, Option<uuid::Uuid>, String, i32, i64, i64, i64, i32)> = sqlx::query_as(
+                    "SELECT line_no, item_id, name, quantity, unit_price, gross, net, refunded_quantity FROM checkout_lines \
                      WHERE tenant_id = $1 AND checkout_id = $2 ORDER BY line_no",
                 )
                 .bind(tenant.0)
@@ -863,7 +890,7 @@ macro_rules! impl_ledger_storage {
                 let mut c = $crate::ledger::CheckoutRecord::try_from(row)?;
                 c.lines = lines
                     .into_iter()
-                    .map(|(line_no, item_id, name, quantity, unit_price, gross, net)| $crate::ledger::CheckoutLineRecord {
+                    .map(|(line_no, item_id, name, quantity, unit_price, gross, net, refunded_quantity)| $crate::ledger::CheckoutLineRecord {
                         line_no,
                         item_id: item_id.map(patron_domain::ids::MenuItemId),
                         name,
@@ -871,6 +898,7 @@ macro_rules! impl_ledger_storage {
                         unit_price,
                         gross,
                         net,
+                        refunded_quantity,
                     })
                     .collect();
                 Ok(Some(c))

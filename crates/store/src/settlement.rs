@@ -165,6 +165,8 @@ pub trait SettlementStore: Send + Sync {
     /// Errors: `Conflict { what: "day_already_closed" }`; `Conflict { what: "shifts_open" }`
     /// while a shift of the store opened before the day's end is still open.
     async fn close_business_day(&self, day: &BusinessDayRecord) -> Result<BusinessDayRecord>;
+    /// Replaces the report of a closed day (taken again right after closing).
+    async fn save_day_report(&self, day: &BusinessDayRecord) -> Result<()>;
     /// Reopens a closed day. Errors: `NotFound`, `Conflict { what: "day_not_closed" }`.
     #[allow(clippy::too_many_arguments)]
     async fn reopen_business_day(

@@ -349,6 +349,20 @@ macro_rules! impl_settlement_storage {
                 Ok(day)
             }
 
+            async fn save_day_report(&self, d: &BusinessDayRecord) -> Result<()> {
+                sqlx::query(
+                    "UPDATE business_days SET report = $4 WHERE tenant_id = $1 AND store_id = $2 AND business_date = $3 \
+                     AND status = 'closed'",
+                )
+                .bind(d.tenant_id.0)
+                .bind(d.store_id.0)
+                .bind(d.business_date)
+                .bind(d.report.as_ref().map(|r| r.to_string()))
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
             async fn reopen_business_day(
                 &self,
                 tenant: TenantId,

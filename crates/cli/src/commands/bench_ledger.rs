@@ -67,17 +67,17 @@ impl Op {
 }
 
 /// One measured cell: operations done, wall time, per-operation latencies (ns).
-struct Cell {
-    ops: u64,
+pub(crate) struct Cell {
+    pub(crate) ops: u64,
     elapsed: Duration,
     lat: Vec<u64>,
 }
 
 impl Cell {
-    fn tps(&self) -> f64 {
+    pub(crate) fn tps(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-    fn pct(&self, p: f64) -> f64 {
+    pub(crate) fn pct(&self, p: f64) -> f64 {
         let mut v = self.lat.clone();
         v.sort_unstable();
         percentile(&v, p).map(|x| x as f64).unwrap_or(f64::NAN)
@@ -85,7 +85,7 @@ impl Cell {
 }
 
 /// Runs `clients` tasks, task `i` calling `f(i)` in a loop until `dur` has passed.
-async fn measure<F, Fut>(clients: usize, dur: Duration, f: F) -> anyhow::Result<Cell>
+pub(crate) async fn measure<F, Fut>(clients: usize, dur: Duration, f: F) -> anyhow::Result<Cell>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -124,7 +124,7 @@ where
 
 /// The bare reference's connection pool.
 #[derive(Clone)]
-enum BarePool {
+pub(crate) enum BarePool {
     Sqlite(sqlx::SqlitePool),
     Pg(sqlx::PgPool),
 }
@@ -134,7 +134,11 @@ const BARE_INSERT: &str =
     "INSERT INTO bench_history (account_id, delta, created_at, filler) VALUES ($1, $2, $3, $4)";
 
 impl BarePool {
-    async fn open(backend: Backend, url: &str, clients: usize) -> anyhow::Result<BarePool> {
+    pub(crate) async fn open(
+        backend: Backend,
+        url: &str,
+        clients: usize,
+    ) -> anyhow::Result<BarePool> {
         Ok(match backend {
             Backend::Sqlite => {
                 // The store's options (crates/store/src/sqlite.rs) and its one-connection
@@ -180,7 +184,7 @@ impl BarePool {
         Ok(())
     }
 
-    async fn setup(&self, accounts: usize) -> anyhow::Result<()> {
+    pub(crate) async fn setup(&self, accounts: usize) -> anyhow::Result<()> {
         self.exec("DROP TABLE IF EXISTS bench_history; DROP TABLE IF EXISTS bench_accounts")
             .await?;
         self.exec(
@@ -201,13 +205,13 @@ impl BarePool {
         .await
     }
 
-    async fn drop_tables(&self) -> anyhow::Result<()> {
+    pub(crate) async fn drop_tables(&self) -> anyhow::Result<()> {
         self.exec("DROP TABLE IF EXISTS bench_history; DROP TABLE IF EXISTS bench_accounts")
             .await
     }
 
     /// One TPC-B-like transaction on account `id`.
-    async fn txn(&self, id: i64) -> anyhow::Result<()> {
+    pub(crate) async fn txn(&self, id: i64) -> anyhow::Result<()> {
         let delta: i64 = 100;
         let at = chrono::Utc::now().timestamp_micros();
         let filler = "bench";
@@ -249,7 +253,7 @@ impl BarePool {
     }
 
     /// The durability settings in force, as the database reports them.
-    async fn durability(&self) -> String {
+    pub(crate) async fn durability(&self) -> String {
         match self {
             BarePool::Sqlite(p) => {
                 let q = |sql: &'static str| async move {
@@ -294,7 +298,7 @@ impl BarePool {
     }
 
     /// Committed transactions of this database so far (PostgreSQL only).
-    async fn xact_commit(&self) -> Option<i64> {
+    pub(crate) async fn xact_commit(&self) -> Option<i64> {
         let BarePool::Pg(p) = self else { return None };
         tokio::time::sleep(Duration::from_millis(1_200)).await;
         sqlx::query_scalar(
@@ -642,7 +646,7 @@ pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> 
 
 /// Initialises a scratch database with `pgbench -i -s 10`, runs tpcb-like for each client
 /// count, drops the database. tps per client count.
-async fn run_pgbench(
+pub(crate) async fn run_pgbench(
     bare: &BarePool,
     url: &str,
     program: &Path,
@@ -731,7 +735,7 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-fn print_table(rows: &[[String; 8]]) {
+pub(crate) fn print_table(rows: &[[String; 8]]) {
     let w: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -771,7 +775,7 @@ fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-fn ms(ns: f64) -> String {
+pub(crate) fn ms(ns: f64) -> String {
     if ns.is_nan() {
         "—".into()
     } else {
@@ -779,7 +783,7 @@ fn ms(ns: f64) -> String {
     }
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
@@ -794,7 +798,7 @@ fn sqlite_path(url: &str) -> String {
     path.split('?').next().unwrap_or(path).to_string()
 }
 
-fn on_path(program: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn on_path(program: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join(program))

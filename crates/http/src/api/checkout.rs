@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use patron_app::App;
-use patron_app::checkout::{CheckoutOutcome, CheckoutQuote, CheckoutRequest, ReverseCheckout};
+use patron_app::checkout::{
+    CheckoutOutcome, CheckoutQuote, CheckoutRequest, RefundCheckout, ReverseCheckout,
+};
 use patron_app::receipts::{self, Paper};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -141,4 +143,17 @@ pub async fn reverse(
     Json(req): Json<ReverseCheckout>,
 ) -> ApiResult<axum::Json<CheckoutOutcome>> {
     Ok(axum::Json(app.reverse_checkout(&a, id, &req).await?))
+}
+
+/// A partial refund by line or by amount, with a manager's approval; back to the tenders
+/// in proportion, points earned taken back and points redeemed given back.
+#[utoipa::path(post, path = "/checkouts/{id}/refunds", tag = "checkout", security(("bearer" = [])), params(("id" = String, Path, description = "checkout id")), request_body = RefundCheckout,
+    responses((status = 200, body = CheckoutOutcome), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn refund(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<uuid::Uuid>,
+    Json(req): Json<RefundCheckout>,
+) -> ApiResult<axum::Json<CheckoutOutcome>> {
+    Ok(axum::Json(app.refund_checkout(&a, id, &req).await?))
 }

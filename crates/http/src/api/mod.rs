@@ -11,6 +11,7 @@ mod health;
 mod loyalty;
 mod menu;
 mod org;
+mod settlement;
 
 use crate::error::{ApiError, ErrorBody};
 use axum::Router;
@@ -53,6 +54,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(checkout::receipt))
         .routes(routes!(checkout::print))
         .routes(routes!(checkout::reverse))
+        .routes(routes!(checkout::refund))
         .routes(routes!(loyalty::record_purchase))
         .routes(routes!(loyalty::card_points))
         .routes(routes!(loyalty::cash_quote))
@@ -97,6 +99,14 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(coupons::by_code))
         .routes(routes!(coupons::redeem))
         .routes(routes!(coupons::void))
+        .routes(routes!(settlement::daily))
+        .routes(routes!(settlement::daily_html))
+        .routes(routes!(settlement::close_day))
+        .routes(routes!(settlement::reopen_day))
+        .routes(routes!(settlement::open_shift, settlement::list_shifts))
+        .routes(routes!(settlement::close_shift))
+        .routes(routes!(settlement::shift_report))
+        .routes(routes!(settlement::inter_store))
 }
 
 /// Adds the document's metadata, the bearer scheme and the shared schemas.

@@ -9,6 +9,7 @@ crate::both_backends!(
     reversal_restores_everything,
     concurrent_checkouts_never_overdraw,
     receipts_print_to_a_network_printer,
+    partial_refunds_need_approval_and_add_up,
 );
 
 fn key() -> String {
@@ -417,4 +418,164 @@ async fn receipts_print_to_a_network_printer(t: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+}
+
+/// A cashier account at the store "main", logged in.
+async fn cashier(t: &TestApp) -> String {
+    let store = t
+        .app
+        .storage
+        .list_stores(t.tenant_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.code == "main")
+        .unwrap();
+    t.app
+        .storage
+        .create_staff(&patron_domain::org::Staff {
+            tenant_id: t.tenant_id,
+            id: patron_domain::ids::StaffId(uuid::Uuid::now_v7()),
+            username: "cashier1".into(),
+            display_name: "收银员小李".into(),
+            password_hash: patron_app::auth::hash_secret("till password 1").unwrap(),
+            role: patron_domain::org::Role::Cashier,
+            store_id: Some(store.id),
+            active: true,
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let res = t
+        .client
+        .post(format!("{}/auth/login", t.base))
+        .json(&json!({"tenant": "t1", "username": "cashier1", "password": "till password 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn partial_refunds_need_approval_and_add_up(t: TestApp) {
+    let m = menu(&t).await;
+    let (customer, card) = gold_member(&t, "13600000004").await;
+    let till = cashier(&t).await;
+    let start = t.get(&format!("/cards/{card}")).await.1["balances"].clone();
+    // Paid half by stored value, half by WeChat; the cashier takes it.
+    let (s, r) = t
+        .req_as(
+            &till,
+            Method::POST,
+            "/checkouts",
+            Some(json!({"lines": bill(&m), "card_id": card,
+                   "tenders": [{"method": "stored_value", "amount": 10_000}, {"method": "wechat"}],
+                   "pin": "246810", "idempotency_key": key()})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let id = r["checkout_id"].as_str().unwrap().to_string();
+    let due = r["receipt"]["amount_due"].as_i64().unwrap();
+    let earned = r["earned"]["points_earned"].as_i64().unwrap();
+    // A cashier cannot refund alone; a wrong manager password is refused too.
+    let body = json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "鱼不新鲜", "idempotency_key": key()});
+    let (s, e) = t
+        .req_as(
+            &till,
+            Method::POST,
+            &format!("/checkouts/{id}/refunds"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+    let mut wrong = body.clone();
+    wrong["approval"] = json!({"username": "owner", "password": "nope"});
+    let (s, _) = t
+        .req_as(
+            &till,
+            Method::POST,
+            &format!("/checkouts/{id}/refunds"),
+            Some(wrong),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // With the owner's approval: the fish line comes back.
+    let mut approved = body.clone();
+    approved["approval"] = json!({"username": "owner", "password": "correct horse battery"});
+    let (s, f) = t
+        .req_as(
+            &till,
+            Method::POST,
+            &format!("/checkouts/{id}/refunds"),
+            Some(approved.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    assert_eq!(f["receipt"]["kind"], "refund");
+    let fish = f["receipt"]["amount_due"].as_i64().unwrap();
+    assert!(
+        fish > 0 && fish < 12_800,
+        "the fish's share, after discounts: {fish}"
+    );
+    let tender_sum: i64 = f["receipt"]["tenders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        tender_sum, fish,
+        "the refund goes back to the tenders exactly"
+    );
+    // Idempotent: the same request again changes nothing.
+    let (s, again) = t
+        .req_as(
+            &till,
+            Method::POST,
+            &format!("/checkouts/{id}/refunds"),
+            Some(approved),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["ledger"]["replayed"], true);
+    // The fish cannot be refunded twice.
+    let (s, e) = t
+        .post(
+            &format!("/checkouts/{id}/refunds"),
+            json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "再退", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    // The rest by amount (the owner approves by being the owner): more than is left is refused.
+    let left = due - fish;
+    let (s, e) = t
+        .post(
+            &format!("/checkouts/{id}/refunds"),
+            json!({"amount": left + 1, "reason": "整单退", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    let (s, rest) = t
+        .post(
+            &format!("/checkouts/{id}/refunds"),
+            json!({"amount": left, "reason": "整单退", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rest}");
+    // Everything came back: the card's money, and the points it earned.
+    let end = t.get(&format!("/cards/{card}")).await.1["balances"].clone();
+    assert_eq!(end["principal"], start["principal"], "{end}");
+    assert_eq!(end["bonus"], start["bonus"], "{end}");
+    assert_eq!(
+        end["points"], start["points"],
+        "earned {earned}, all taken back: {end}"
+    );
+    let (_, l) = t.get(&format!("/customers/{customer}/loyalty")).await;
+    assert_eq!(l["growth"], 0, "{l}");
+    let (_, co) = t.get(&format!("/checkouts/{id}")).await;
+    assert_eq!(co["receipt"]["kind"], "sale");
+    verify_clean(&t).await;
 }

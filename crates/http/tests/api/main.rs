@@ -6,6 +6,7 @@ mod checkout;
 mod coupons;
 mod loyalty;
 mod menu;
+mod settlement;
 mod support;
 
 use reqwest::{Method, StatusCode};
