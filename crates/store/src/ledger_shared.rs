@@ -792,17 +792,21 @@ macro_rules! impl_ledger_storage {
                 apply_lots(&mut tx, txn, &lines).await?;
                 // 4. The hash chain: take the tenant's head (this row serialises posts of
                 //    one tenant, so it is taken last), append, move the head.
-                sqlx::query("INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant_id) DO NOTHING")
+                // One statement creates or advances the head and returns the hash to chain
+                // from; a post without entries (card changes only) leaves the head alone.
+                let (end_seq, mut prev): (i64, String) = if lines.is_empty() {
+                    (0, String::new())
+                } else {
+                    sqlx::query_as(
+                        "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq + excluded.seq RETURNING seq, hash",
+                    )
                     .bind(t)
+                    .bind(lines.len() as i64)
                     .bind(GENESIS_HASH)
-                    .execute(&mut *tx)
-                    .await?;
-                let (end_seq, mut prev): (i64, String) =
-                    sqlx::query_as("UPDATE ledger_heads SET seq = seq + $2 WHERE tenant_id = $1 RETURNING seq, hash")
-                        .bind(t)
-                        .bind(lines.len() as i64)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    .fetch_one(&mut *tx)
+                    .await?
+                };
                 let mut seq = end_seq - lines.len() as i64;
                 let mut entries = Vec::with_capacity(lines.len());
                 for (account_id, p, balance_after) in lines {
