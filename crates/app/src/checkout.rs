@@ -383,6 +383,14 @@ impl App {
             member_price_access: level.is_none_or(|l| l.member_price),
         };
         let mut lines = Vec::with_capacity(req.lines.len());
+        // The bill's dishes in one read.
+        let mut ids: Vec<MenuItemId> = req.lines.iter().filter_map(|l| l.item_id).collect();
+        ids.sort_by_key(|i| i.0);
+        ids.dedup();
+        let dishes = self
+            .storage
+            .menu_items_by_ids(actor.tenant_id, &ids)
+            .await?;
         for (i, l) in req.lines.iter().enumerate() {
             if l.quantity == 0 || l.quantity > 999 {
                 return Err(refuse(
@@ -393,7 +401,13 @@ impl App {
             }
             match l.item_id {
                 Some(id) => {
-                    let p = self.menu_item(actor, id).await?;
+                    let p = dishes.iter().find(|d| d.item.id == id).ok_or_else(|| {
+                        refuse(
+                            &format!("lines[{i}].item_id"),
+                            "unknown_item",
+                            "no such dish on the menu",
+                        )
+                    })?;
                     if !p.item.active {
                         return Err(refuse(
                             &format!("lines[{i}].item_id"),

@@ -79,6 +79,13 @@ pub trait MenuStore: Send + Sync {
     ) -> Result<PriceWrite>;
 
     async fn menu_item(&self, tenant: TenantId, id: MenuItemId) -> Result<Option<PricedItem>>;
+    /// The given items with their member prices (two queries, for a bill's lines); missing
+    /// ids are left out.
+    async fn menu_items_by_ids(
+        &self,
+        tenant: TenantId,
+        ids: &[MenuItemId],
+    ) -> Result<Vec<PricedItem>>;
     /// Items with their member prices, in category order then by name.
     async fn menu_items(&self, tenant: TenantId, f: &ItemFilter) -> Result<Vec<PricedItem>>;
     /// The item's price history, oldest first.

@@ -439,6 +439,32 @@ macro_rules! impl_menu_storage {
                 Ok(priced_items(&[], vec![row.into()], prices).pop())
             }
 
+            async fn menu_items_by_ids(&self, tenant: TenantId, ids: &[MenuItemId]) -> Result<Vec<PricedItem>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut b = sqlx::QueryBuilder::<$db>::new(format!("SELECT {ITEM_COLS} FROM menu_items WHERE tenant_id = "));
+                b.push_bind(tenant.0).push(" AND id IN (");
+                let mut sep = b.separated(", ");
+                for id in ids {
+                    sep.push_bind(id.0);
+                }
+                b.push(")");
+                let rows: Vec<MenuItemRow> = b.build_query_as().fetch_all(self.reader()).await?;
+                let mut b = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT item_id, target_kind, target_code, price FROM menu_member_prices WHERE tenant_id = ",
+                );
+                b.push_bind(tenant.0).push(" AND item_id IN (");
+                let mut sep = b.separated(", ");
+                for id in ids {
+                    sep.push_bind(id.0);
+                }
+                b.push(")");
+                let prices: Vec<MemberPriceRow> = b.build_query_as().fetch_all(self.reader()).await?;
+                let prices = prices.into_iter().map(TryInto::try_into).collect::<Result<Vec<MemberPrice>>>()?;
+                Ok(priced_items(&[], rows.into_iter().map(Into::into).collect(), prices))
+            }
+
             async fn menu_items(&self, tenant: TenantId, f: &ItemFilter) -> Result<Vec<PricedItem>> {
                 let mut b = sqlx::QueryBuilder::<$db>::new(format!("SELECT {ITEM_COLS} FROM menu_items WHERE tenant_id = "));
                 b.push_bind(tenant.0);
