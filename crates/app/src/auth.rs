@@ -33,7 +33,7 @@ pub fn verify_secret(secret: &str, phc: &str) -> bool {
     })
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -54,6 +54,14 @@ fn tenant_of_token(token: &str) -> Option<TenantId> {
     uuid::Uuid::parse_str(tenant).ok().map(TenantId)
 }
 
+/// The CSRF token that goes with a session token (the double-submit value browsers send
+/// back in `X-CSRF-Token`). Derived from the secret session token, so a page on another
+/// origin can neither read nor forge it, and nothing more is stored.
+pub fn csrf_token(session_token: &str) -> String {
+    let digest = Sha256::digest(format!("patron-csrf|{session_token}").as_bytes());
+    digest.iter().take(24).map(|b| format!("{b:02x}")).collect()
+}
+
 /// A successful login.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LoginOutcome {
@@ -66,6 +74,9 @@ pub struct LoginOutcome {
     pub tenant_id: TenantId,
     /// The store this session works at.
     pub store_id: Option<StoreId>,
+    /// Browsers using the session cookie send this in `X-CSRF-Token` with every
+    /// POST/PUT/PATCH/DELETE (it is also set as the readable cookie `patron_csrf`).
+    pub csrf_token: String,
 }
 
 /// What `patron init` creates.
@@ -190,24 +201,91 @@ impl App {
         password: &str,
         store_code: Option<&str>,
     ) -> Result<LoginOutcome, AppError> {
+        self.login_from(tenant_code, username, password, store_code, None)
+            .await
+    }
+
+    /// [`App::login`] from a client address. Failed attempts are audited; too many for
+    /// one username (see [`App::lockout`]) or from one address lock further attempts
+    /// for a while (`TooManyAttempts`), whatever the password.
+    pub async fn login_from(
+        &self,
+        tenant_code: &str,
+        username: &str,
+        password: &str,
+        store_code: Option<&str>,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<LoginOutcome, AppError> {
+        self.ip_locked(ip)?;
+        let username = username.trim();
+        let entry = |tenant: TenantId, action: &str, staff: Option<&Staff>, summary: String| {
+            patron_store::audit::AuditEntry {
+                tenant_id: tenant,
+                id: new_uuid(),
+                at: now(),
+                action: action.into(),
+                staff_id: staff.map(|s| s.id),
+                approver_id: None,
+                store_id: staff.and_then(|s| s.store_id),
+                entity_kind: "login".into(),
+                entity_id: Some(username.to_string()),
+                customer_id: None,
+                card_id: None,
+                summary,
+                before: None,
+                after: None,
+                ip: ip.map(|i| i.to_string()),
+            }
+        };
         let tenant = self.storage.tenant_by_code(tenant_code.trim()).await?;
         let staff = match &tenant {
             Some(t) => {
-                self.storage
-                    .staff_by_username(t.id, username.trim())
-                    .await?
+                let staff = self.storage.staff_by_username(t.id, username).await?;
+                if let Err(locked) = self.check_lockout(t.id, username, "logins").await {
+                    let e = entry(
+                        t.id,
+                        "login.locked",
+                        staff.as_ref(),
+                        format!("登录被锁定 / login refused while locked: {username}"),
+                    );
+                    self.storage.append_audit(&e).await?;
+                    return Err(locked);
+                }
+                staff
             }
             None => None,
         };
         // Hash even when the account is missing so timing does not reveal it.
         let phc = staff
             .as_ref()
-            .map(|s| s.password_hash.as_str())
-            .unwrap_or(DUMMY_HASH);
-        let ok = verify_secret(password, phc);
+            .map(|s| s.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.to_string());
+        let secret = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &phc))
+            .await
+            .unwrap_or(false);
         let staff = match staff {
             Some(s) if ok && s.active => s,
-            _ => return Err(AppError::BadCredentials),
+            other => {
+                if let Some(ip) = ip {
+                    self.ip_throttle.failed(ip, now());
+                }
+                if let Some(t) = &tenant {
+                    let why = match &other {
+                        None => "unknown username",
+                        Some(s) if !s.active => "inactive account",
+                        Some(_) => "wrong password",
+                    };
+                    let e = entry(
+                        t.id,
+                        "login.failed",
+                        other.as_ref(),
+                        format!("登录失败 / login failed for {username}: {why}"),
+                    );
+                    self.storage.append_audit(&e).await?;
+                }
+                return Err(AppError::BadCredentials);
+            }
         };
         let store_id = match store_code.map(str::trim).filter(|c| !c.is_empty()) {
             None => staff.store_id,
@@ -236,11 +314,21 @@ impl App {
             staff_id: staff.id,
             kind: "session".into(),
             created_at: created,
-            expires_at: created + self.session_ttl,
+            expires_at: created + self.session_idle.min(self.session_ttl),
             store_id,
         };
-        self.storage.create_session(&session).await?;
+        let e = patron_store::audit::AuditEntry {
+            store_id,
+            ..entry(
+                staff.tenant_id,
+                "login",
+                Some(&staff),
+                format!("登录 / logged in: {username}"),
+            )
+        };
+        self.storage.create_session_audited(&session, &e).await?;
         Ok(LoginOutcome {
+            csrf_token: csrf_token(&token),
             token,
             expires_at: session.expires_at,
             staff_id: staff.id,
@@ -251,9 +339,14 @@ impl App {
         })
     }
 
-    /// Resolves a bearer token to the acting staff member. Sessions slide: one used in
-    /// the second half of its life is extended (one write per half-life, not per request).
+    /// Resolves a bearer token (a login session or an API token) to the acting staff
+    /// member. Sessions end after [`App::session_idle`] without use and at the latest
+    /// [`App::session_ttl`] after the login; use extends them (at most one write a
+    /// minute per session).
     pub async fn authenticate(&self, token: &str) -> Result<Actor, AppError> {
+        if crate::staff::tenant_of_api_token(token).is_some() {
+            return self.authenticate_api_token(token).await;
+        }
         let tenant = tenant_of_token(token).ok_or(AppError::Unauthenticated)?;
         let hash = token_hash(token);
         let session = self
@@ -273,10 +366,9 @@ impl App {
         if !staff.active {
             return Err(AppError::Unauthenticated);
         }
-        if session.expires_at - at < self.session_ttl / 2 {
-            self.storage
-                .extend_session(tenant, &hash, at + self.session_ttl)
-                .await?;
+        let slid = (at + self.session_idle).min(session.created_at + self.session_ttl);
+        if slid - session.expires_at > chrono::Duration::seconds(60) {
+            self.storage.extend_session(tenant, &hash, slid).await?;
         }
         Ok(Actor {
             tenant_id: tenant,
@@ -284,6 +376,7 @@ impl App {
             role: staff.role,
             store_id: staff.store_id.or(session.store_id),
             display_name: staff.display_name,
+            scope: None,
         })
     }
 

@@ -13,6 +13,7 @@ use patron_domain::card_number;
 use patron_domain::ids::{CardId, CustomerId};
 use patron_domain::ledger::{AccountKey, AccountKind, Posting, Tender, check_balanced};
 use patron_domain::money::Money;
+use patron_domain::permissions::Permission;
 use patron_domain::settings::TenantSettings;
 use patron_domain::stored_value::{self, SplitError};
 use patron_store::StoreError;
@@ -176,6 +177,9 @@ pub struct Adjustment {
     pub amount: i64,
     pub reason: String,
     pub idempotency_key: String,
+    /// A manager's approval, needed beyond the staff member's adjustment limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::checkout::Approval>,
 }
 
 /// Undo a transaction exactly.
@@ -184,6 +188,9 @@ pub struct Adjustment {
 pub struct Reverse {
     pub reason: String,
     pub idempotency_key: String,
+    /// A manager's approval; needed unless the caller is a manager or the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::checkout::Approval>,
 }
 
 /// Close a card, refunding unused principal (never bonus).
@@ -295,6 +302,7 @@ impl App {
         actor: &Actor,
         settings: &TenantSettings,
     ) -> Result<(), AppError> {
+        actor.require(Permission::ManageSettings)?;
         let mut errors = ValidationErrors::default();
         if settings
             .top_up
@@ -337,6 +345,7 @@ impl App {
             ));
         }
         errors.into_result(())?;
+        let before = self.settings(actor).await?;
         let v = serde_json::to_value(settings).expect("settings serialise");
         self.storage
             .save_settings(actor.tenant_id, &v, now())
@@ -345,11 +354,24 @@ impl App {
             .lock()
             .expect("settings cache")
             .remove(&actor.tenant_id);
+        self.audit(patron_store::audit::AuditEntry {
+            before: crate::audit::state(&before),
+            after: Some(v),
+            ..self.audit_entry(
+                actor,
+                "settings.update",
+                "settings",
+                None,
+                "设置变更 / settings changed",
+            )
+        })
+        .await?;
         Ok(())
     }
 
     /// Issues a card (to a customer, or anonymous).
     pub async fn issue_card(&self, actor: &Actor, req: &IssueCard) -> Result<CardView, AppError> {
+        actor.require(Permission::IssueCards)?;
         let t = actor.tenant_id;
         if let Some(c) = req.customer_id {
             let cust = self.customer(actor, c).await?;
@@ -581,7 +603,25 @@ impl App {
         })
     }
 
-    /// A card with its current balances.
+    /// A card with its balances, for a caller who may see cards.
+    pub async fn get_card_view(&self, actor: &Actor, id: CardId) -> Result<CardView, AppError> {
+        actor.require(Permission::ViewCards)?;
+        self.card_view(actor, id).await
+    }
+
+    /// A card by number (as typed or swiped) with its balances, for a caller who may see
+    /// cards.
+    pub async fn card_view_by_number(
+        &self,
+        actor: &Actor,
+        number: &str,
+    ) -> Result<CardView, AppError> {
+        actor.require(Permission::ViewCards)?;
+        let card = self.card_by_number(actor, number).await?;
+        self.card_view(actor, card.id).await
+    }
+
+    /// A card with its current balances (a helper: callers check their permission).
     pub async fn card_view(&self, actor: &Actor, id: CardId) -> Result<CardView, AppError> {
         let card = self.card(actor, id).await?;
         let keys = self.money_keys(actor, &card).await?;
@@ -595,6 +635,7 @@ impl App {
 
     /// Sets or changes a card's PIN.
     pub async fn set_pin(&self, actor: &Actor, id: CardId, pin: &str) -> Result<(), AppError> {
+        actor.require(Permission::IssueCards)?;
         let card = self.card(actor, id).await?;
         let hash = crate::auth::hash_secret(&valid_pin(pin)?)?;
         self.storage
@@ -609,6 +650,7 @@ impl App {
         actor: &Actor,
         id: CardId,
     ) -> Result<Vec<patron_store::ledger::PinAttempt>, AppError> {
+        actor.require(Permission::ViewCards)?;
         let card = self.card(actor, id).await?;
         Ok(self
             .storage
@@ -624,6 +666,7 @@ impl App {
         id: CardId,
         pin: &str,
     ) -> Result<(String, DateTime<Utc>), AppError> {
+        actor.require(Permission::Spend)?;
         let card = self.card(actor, id).await?;
         self.check_pin(actor, &card, Some(pin), None).await?;
         Ok(self.pin_tokens.issue(card.id))
@@ -972,14 +1015,31 @@ impl App {
         let mut before = Balances::default();
         let mut after = Balances::default();
         if let Some(k) = &keys {
+            let mut touched = [false; 3];
             for e in &entries {
                 let (b, a) = (e.balance_after - e.amount, e.balance_after);
                 if e.account_id == k[0].account_id(actor.tenant_id) {
+                    touched[0] = true;
                     (before.principal, after.principal) = (Money::from_fen(b), Money::from_fen(a));
                 } else if e.account_id == k[1].account_id(actor.tenant_id) {
+                    touched[1] = true;
                     (before.bonus, after.bonus) = (Money::from_fen(b), Money::from_fen(a));
                 } else if e.account_id == k[2].account_id(actor.tenant_id) {
+                    touched[2] = true;
                     (before.points, after.points) = (b, a);
+                }
+            }
+            // Balances the transaction did not move are shown as they are now (not as 0).
+            if touched.contains(&false) {
+                let now = self.balances_of(actor, k).await?;
+                if !touched[0] {
+                    (before.principal, after.principal) = (now.principal, now.principal);
+                }
+                if !touched[1] {
+                    (before.bonus, after.bonus) = (now.bonus, now.bonus);
+                }
+                if !touched[2] {
+                    (before.points, after.points) = (now.points, now.points);
                 }
             }
         }
@@ -1003,6 +1063,7 @@ impl App {
         card_id: CardId,
         req: &TopUp,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::TopUp)?;
         check_key(&req.idempotency_key)?;
         check_amount("amount", req.amount)?;
         let card = self.card(actor, card_id).await?;
@@ -1071,6 +1132,7 @@ impl App {
         card_id: CardId,
         req: &Spend,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::Spend)?;
         check_key(&req.idempotency_key)?;
         check_amount("amount", req.amount)?;
         let card = self.card(actor, card_id).await?;
@@ -1213,6 +1275,7 @@ impl App {
         from: CardId,
         req: &Transfer,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::TransferBalances)?;
         check_key(&req.idempotency_key)?;
         check_amount("amount", req.amount)?;
         if from == req.to_card_id {
@@ -1322,6 +1385,7 @@ impl App {
         card_id: CardId,
         req: &Adjustment,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::AdjustBalances)?;
         check_key(&req.idempotency_key)?;
         let reason = required_reason(&req.reason)?;
         if req.amount == 0 || req.amount.abs() > MAX_AMOUNT.fen() {
@@ -1375,7 +1439,18 @@ impl App {
             }
         }
         let details = serde_json::json!({"balance": req.balance, "amount": req.amount});
-        let hash = request_hash("adjustment", card.id, req);
+        // The approval (a password) is not part of what identifies the request.
+        let hash = request_hash(
+            "adjustment",
+            card.id,
+            &Adjustment {
+                approval: None,
+                ..req.clone()
+            },
+        );
+        let approver = self
+            .adjustment_approver(actor, req.approval.as_ref(), req.amount)
+            .await?;
         self.post_specs(
             actor,
             "adjustment",
@@ -1391,7 +1466,7 @@ impl App {
             None,
             memo,
             details,
-            None,
+            approver,
         )
         .await
     }
@@ -1404,6 +1479,7 @@ impl App {
         txn_id: uuid::Uuid,
         req: &Reverse,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::ReverseOrRefund)?;
         check_key(&req.idempotency_key)?;
         let reason = required_reason(&req.reason)?;
         let original =
@@ -1475,7 +1551,8 @@ impl App {
                 .unwrap_or(1);
             changes.extend((0..qty).map(|_| LedgerChange::GiftReturned { gift }));
         }
-        self.post(
+        let approver = self.reversal_approver(actor, req.approval.as_ref()).await?;
+        self.post_specs(
             actor,
             "reversal",
             &req.idempotency_key,
@@ -1484,12 +1561,13 @@ impl App {
             None,
             keys,
             None,
-            postings,
+            postings.into_iter().map(spec).collect(),
             changes,
             Some(reason),
             Some(original.id),
             memo,
             details,
+            Some(approver),
         )
         .await
     }
@@ -1501,6 +1579,7 @@ impl App {
         id: CardId,
         frozen: bool,
     ) -> Result<Card, AppError> {
+        actor.require(Permission::ManageCards)?;
         let card = self.card(actor, id).await?;
         let (from, to) = if frozen {
             (CardStatus::Active, CardStatus::Frozen)
@@ -1518,6 +1597,30 @@ impl App {
         self.storage
             .set_card_status(actor.tenant_id, id, to, now())
             .await?;
+        // Card status is outside the ledger: the audit log records it.
+        self.audit(patron_store::audit::AuditEntry {
+            customer_id: card.customer_id,
+            card_id: Some(id),
+            before: Some(serde_json::json!({"status": from.as_str()})),
+            after: Some(serde_json::json!({"status": to.as_str()})),
+            ..self.audit_entry(
+                actor,
+                if frozen {
+                    "card.freeze"
+                } else {
+                    "card.unfreeze"
+                },
+                "card",
+                Some(id.0.to_string()),
+                format!(
+                    "{} / card {}: {}",
+                    if frozen { "冻结" } else { "解冻" },
+                    if frozen { "frozen" } else { "unfrozen" },
+                    card.number
+                ),
+            )
+        })
+        .await?;
         if let Some(c) = card.customer_id {
             let kind = if frozen {
                 "card_frozen"
@@ -1544,6 +1647,7 @@ impl App {
         id: CardId,
         idempotency_key: &str,
     ) -> Result<(CardView, LedgerReceipt), AppError> {
+        actor.require(Permission::ManageCards)?;
         check_key(idempotency_key)?;
         let old = self.card(actor, id).await?;
         if !matches!(old.status, CardStatus::Active | CardStatus::Frozen) {
@@ -1691,6 +1795,7 @@ impl App {
         id: CardId,
         req: &CloseCard,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::ManageCards)?;
         check_key(&req.idempotency_key)?;
         let reason = required_reason(&req.reason)?;
         let card = self.card(actor, id).await?;
@@ -1785,6 +1890,7 @@ impl App {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Statement, AppError> {
+        actor.require(Permission::ViewCards)?;
         let view = self.card_view(actor, id).await?;
         let keys = self.money_keys(actor, &view.card).await?;
         let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.account_id(actor.tenant_id)).collect();
@@ -1827,6 +1933,7 @@ impl App {
         actor: &Actor,
         as_of: DateTime<Utc>,
     ) -> Result<Vec<patron_store::ledger::LiabilityRow>, AppError> {
+        actor.require(Permission::ViewFinance)?;
         Ok(self.storage.liability(actor.tenant_id, as_of).await?)
     }
 }

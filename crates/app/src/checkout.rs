@@ -20,7 +20,7 @@ use patron_domain::customer::Customer;
 use patron_domain::ids::{CardId, CustomerId, MenuItemId, StaffId};
 use patron_domain::ledger::{AccountKey, AccountKind, Posting, Tender};
 use patron_domain::money::Money;
-use patron_domain::org::Role;
+use patron_domain::permissions::Permission;
 use patron_domain::points::{PayMethod, PointsRule};
 use patron_domain::pricing::{
     self, Breakdown, CouponOffer, DiscountKind, PointsOffer, PricingInput, PricingLine,
@@ -533,6 +533,7 @@ impl App {
         actor: &Actor,
         req: &CheckoutRequest,
     ) -> Result<CheckoutQuote, AppError> {
+        actor.require(Permission::Checkout)?;
         let p = self.prepare(actor, req).await?;
         let due = p.breakdown.amount_due;
         let given: Money = req.tenders.iter().filter_map(|t| t.amount).sum();
@@ -571,6 +572,7 @@ impl App {
         actor: &Actor,
         req: &CheckoutRequest,
     ) -> Result<CheckoutOutcome, AppError> {
+        actor.require(Permission::Checkout)?;
         if req.idempotency_key.trim().is_empty() || req.idempotency_key.len() > 100 {
             return Err(refuse(
                 "idempotency_key",
@@ -1158,41 +1160,15 @@ impl App {
     }
 
     /// Checks who approves a reversal: the caller if a manager or the owner, else the
-    /// manager whose username and password are given.
+    /// manager whose username and password (or approval PIN) are given (see
+    /// `App::reversal_approver` in staff.rs: failures are audited and count towards a
+    /// lockout).
     async fn approver(
         &self,
         actor: &Actor,
         approval: Option<&Approval>,
     ) -> Result<StaffId, AppError> {
-        if matches!(actor.role, Role::Owner | Role::Manager) {
-            return Ok(actor.staff_id);
-        }
-        let Some(a) = approval else {
-            return Err(AppError::Forbidden(
-                "a manager's approval is needed: give their username and password".into(),
-            ));
-        };
-        let staff = self
-            .storage
-            .staff_by_username(actor.tenant_id, a.username.trim())
-            .await?;
-        let phc = staff.as_ref().map(|s| s.password_hash.clone());
-        let password = a.password.clone();
-        // Hashing is slow on purpose: off the async threads.
-        let ok = tokio::task::spawn_blocking(move || {
-            crate::auth::verify_secret(&password, phc.as_deref().unwrap_or(crate::auth::DUMMY_HASH))
-        })
-        .await
-        .unwrap_or(false);
-        match staff {
-            Some(s) if ok && s.active && matches!(s.role, Role::Owner | Role::Manager) => Ok(s.id),
-            Some(_) if ok => Err(AppError::Forbidden(
-                "the approver must be a manager or the owner".into(),
-            )),
-            _ => Err(AppError::Forbidden(
-                "the approval's username or password is wrong".into(),
-            )),
-        }
+        self.reversal_approver(actor, approval).await
     }
 
     /// 反结账: undoes a checkout of the current business day exactly — money, points
@@ -1204,6 +1180,7 @@ impl App {
         id: uuid::Uuid,
         req: &ReverseCheckout,
     ) -> Result<CheckoutOutcome, AppError> {
+        actor.require(Permission::ReverseOrRefund)?;
         let reason = req.reason.trim().to_string();
         if reason.is_empty() || reason.chars().count() > 200 {
             return Err(refuse(
@@ -1412,6 +1389,7 @@ impl App {
         id: uuid::Uuid,
         req: &RefundCheckout,
     ) -> Result<CheckoutOutcome, AppError> {
+        actor.require(Permission::ReverseOrRefund)?;
         let reason = req.reason.trim().to_string();
         if reason.is_empty() || reason.chars().count() > 200 {
             return Err(refuse(
@@ -1817,6 +1795,7 @@ impl App {
         actor: &Actor,
         id: uuid::Uuid,
     ) -> Result<CheckoutOutcome, AppError> {
+        actor.require(Permission::Checkout)?;
         self.checkout_outcome(actor, id, false).await
     }
 }

@@ -10,6 +10,7 @@ use patron_domain::customer::CustomerType;
 use patron_domain::ids::CustomerId;
 use patron_domain::ledger::{AccountKey, AccountKind, Posting, Tender};
 use patron_domain::money::Money;
+use patron_domain::permissions::Permission;
 use patron_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -81,7 +82,17 @@ impl App {
         Ok(())
     }
 
-    /// The organization's charge account.
+    /// The organization's charge account, for a caller who may see corporate accounts.
+    pub async fn get_charge_account(
+        &self,
+        actor: &Actor,
+        org: CustomerId,
+    ) -> Result<ChargeAccount, AppError> {
+        actor.require(Permission::ViewCorporate)?;
+        self.charge_account(actor, org).await
+    }
+
+    /// The organization's charge account (a helper: callers check their permission).
     pub async fn charge_account(
         &self,
         actor: &Actor,
@@ -107,7 +118,8 @@ impl App {
         org: CustomerId,
         req: &CreditLimit,
     ) -> Result<ChargeAccount, AppError> {
-        self.organization(actor, org).await?;
+        actor.require(Permission::ManageCorporate)?;
+        let before = self.charge_account(actor, org).await?;
         if req.credit_limit.is_negative() || req.credit_limit > crate::cards::MAX_AMOUNT {
             return Err(ValidationErrors::single(
                 "credit_limit",
@@ -133,7 +145,22 @@ impl App {
                 },
                 other => other.into(),
             })?;
-        self.charge_account(actor, org).await
+        let after = self.charge_account(actor, org).await?;
+        // The limit is an account floor, outside the ledger's transactions: audited here.
+        self.audit(patron_store::audit::AuditEntry {
+            customer_id: Some(org),
+            before: crate::audit::state(&before),
+            after: crate::audit::state(&after),
+            ..self.audit_entry(
+                actor,
+                "charge_account.credit_limit",
+                "charge_account",
+                Some(org.0.to_string()),
+                format!("挂账额度 / credit limit set: {}", req.credit_limit),
+            )
+        })
+        .await?;
+        Ok(after)
     }
 
     /// Charges a bill to the account, within its credit limit.
@@ -143,6 +170,7 @@ impl App {
         org: CustomerId,
         req: &Charge,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::ChargeToAccount)?;
         self.organization(actor, org).await?;
         crate::cards::check_request(&req.idempotency_key, "amount", req.amount)?;
         let store = crate::cards::at_store(actor, "charges")?;
@@ -194,6 +222,7 @@ impl App {
         org: CustomerId,
         req: &Repayment,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::ChargeToAccount)?;
         crate::cards::check_request(&req.idempotency_key, "amount", req.amount)?;
         let account = self.charge_account(actor, org).await?;
         let hash = crate::cards::request_hash("repayment", org, req);
@@ -237,6 +266,7 @@ impl App {
 
     /// The organization's pooled stored value.
     pub async fn org_pool(&self, actor: &Actor, org: CustomerId) -> Result<Balances, AppError> {
+        actor.require(Permission::ViewCorporate)?;
         self.organization(actor, org).await?;
         let keys = [
             AccountKey::customer(AccountKind::OrgPrincipal, org),
@@ -253,6 +283,7 @@ impl App {
         org: CustomerId,
         month: &str,
     ) -> Result<ChargeStatement, AppError> {
+        actor.require(Permission::ViewCorporate)?;
         let start = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
             .map_err(|_| ValidationErrors::single("month", "invalid_month", "YYYY-MM"))?;
         let next = if start.month() == 12 {

@@ -8,6 +8,7 @@
 //! [`App::quote_coupon`] and [`App::spend_triggered_coupons`] here, then posts
 //! `LedgerChange::CouponRedeem` / `LedgerChange::CouponIssue`.
 
+use crate::audit;
 use crate::{Actor, App, AppError, new_uuid, now};
 use chrono::{DateTime, NaiveDate, Utc};
 use patron_domain::coupon::{
@@ -16,10 +17,11 @@ use patron_domain::coupon::{
 };
 use patron_domain::ids::{CustomerId, StoreId, TenantId};
 use patron_domain::money::Money;
-use patron_domain::org::Role;
+use patron_domain::permissions::Permission;
 use patron_domain::settings::TenantSettings;
 use patron_domain::{FieldError, ValidationErrors};
 use patron_store::StoreError;
+use patron_store::audit::AuditEntry;
 use patron_store::coupons::{CouponFilter, CouponRedemption};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -171,25 +173,6 @@ pub fn new_coupon_code() -> String {
     coupon::code_from_bytes(bytes)
 }
 
-fn require(actor: &Actor, roles: &[Role], what: &str) -> Result<(), AppError> {
-    if actor.role == Role::Owner || roles.contains(&actor.role) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "{what} needs an owner or {}",
-            roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )))
-    }
-}
-
-const MANAGE: &[Role] = &[Role::Manager, Role::Marketer];
-const ISSUE: &[Role] = &[Role::Manager, Role::Marketer, Role::ServiceAgent];
-const SUPERVISE: &[Role] = &[Role::Manager];
-
 fn not_found() -> AppError {
     AppError::NotFound { entity: "coupon" }
 }
@@ -323,11 +306,22 @@ impl App {
         actor: &Actor,
         input: &TemplateInput,
     ) -> Result<CouponTemplate, AppError> {
-        require(actor, MANAGE, "creating coupon templates")?;
+        actor.require(Permission::ManageCoupons)?;
         let at = now();
         let t = Self::template_from(actor, new_uuid(), input, at, at);
         self.checked_template(actor, &t).await?;
         self.storage.insert_coupon_template(&t).await?;
+        self.audit(AuditEntry {
+            after: audit::state(&t),
+            ..self.audit_entry(
+                actor,
+                "coupon_template.create",
+                "coupon_template",
+                Some(t.id.to_string()),
+                format!("新券模板 / coupon template created: {}", t.name),
+            )
+        })
+        .await?;
         Ok(t)
     }
 
@@ -339,7 +333,7 @@ impl App {
         id: Uuid,
         patch: &serde_json::Value,
     ) -> Result<CouponTemplate, AppError> {
-        require(actor, MANAGE, "changing coupon templates")?;
+        actor.require(Permission::ManageCoupons)?;
         let current = self.coupon_template(actor, id).await?;
         let serde_json::Value::Object(changes) = patch else {
             return Err(ValidationErrors::single(
@@ -384,6 +378,18 @@ impl App {
         }
         self.checked_template(actor, &t).await?;
         self.storage.update_coupon_template(&t).await?;
+        self.audit(AuditEntry {
+            before: audit::state(&current),
+            after: audit::state(&t),
+            ..self.audit_entry(
+                actor,
+                "coupon_template.update",
+                "coupon_template",
+                Some(id.to_string()),
+                format!("券模板变更 / coupon template changed: {}", t.name),
+            )
+        })
+        .await?;
         Ok(t)
     }
 
@@ -397,6 +403,17 @@ impl App {
             .await
     }
 
+    /// A template, for a caller who may see the catalogue.
+    pub async fn get_coupon_template(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<CouponTemplate, AppError> {
+        actor.require(Permission::ViewCatalog)?;
+        self.coupon_template(actor, id).await
+    }
+
+    /// A template (a helper: callers check their permission).
     pub async fn coupon_template(
         &self,
         actor: &Actor,
@@ -412,6 +429,7 @@ impl App {
 
     /// Every template, newest first.
     pub async fn coupon_templates(&self, actor: &Actor) -> Result<Vec<CouponTemplate>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         Ok(self.storage.coupon_templates(actor.tenant_id).await?)
     }
 
@@ -445,7 +463,7 @@ impl App {
         actor: &Actor,
         input: &IssueRuleInput,
     ) -> Result<IssueRule, AppError> {
-        require(actor, MANAGE, "creating coupon rules")?;
+        actor.require(Permission::ManageCoupons)?;
         let at = now();
         let r = IssueRule {
             tenant_id: actor.tenant_id,
@@ -458,6 +476,17 @@ impl App {
         };
         self.check_rule(actor, &r).await?;
         self.storage.insert_issue_rule(&r).await?;
+        self.audit(AuditEntry {
+            after: audit::state(&r),
+            ..self.audit_entry(
+                actor,
+                "coupon_rule.create",
+                "coupon_rule",
+                Some(r.id.to_string()),
+                "新发券规则 / coupon rule created",
+            )
+        })
+        .await?;
         Ok(r)
     }
 
@@ -468,7 +497,7 @@ impl App {
         id: Uuid,
         patch: &IssueRulePatch,
     ) -> Result<IssueRule, AppError> {
-        require(actor, MANAGE, "changing coupon rules")?;
+        actor.require(Permission::ManageCoupons)?;
         let mut r =
             self.storage
                 .issue_rule(actor.tenant_id, id)
@@ -485,14 +514,28 @@ impl App {
         if let Some(a) = patch.active {
             r.active = a;
         }
+        let before = audit::state(&r);
         r.updated_at = now();
         self.check_rule(actor, &r).await?;
         self.storage.update_issue_rule(&r).await?;
+        self.audit(AuditEntry {
+            before,
+            after: audit::state(&r),
+            ..self.audit_entry(
+                actor,
+                "coupon_rule.update",
+                "coupon_rule",
+                Some(id.to_string()),
+                "发券规则变更 / coupon rule changed",
+            )
+        })
+        .await?;
         Ok(r)
     }
 
     /// Every spend-trigger rule, lowest threshold first.
     pub async fn issue_rules(&self, actor: &Actor) -> Result<Vec<IssueRule>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         Ok(self.storage.issue_rules(actor.tenant_id).await?)
     }
 
@@ -627,7 +670,7 @@ impl App {
         template_id: Uuid,
         customers: &[CustomerId],
     ) -> Result<Vec<CouponView>, AppError> {
-        require(actor, ISSUE, "issuing coupons")?;
+        actor.require(Permission::IssueCoupons)?;
         if customers.is_empty() || customers.len() > MAX_BULK {
             return Err(ValidationErrors::single(
                 "customer_ids",
@@ -646,6 +689,26 @@ impl App {
             .build_coupons(actor, &template, customers, channel)
             .await?;
         self.storage.issue_coupons(&coupons).await?;
+        self.audit(AuditEntry {
+            customer_id: (customers.len() == 1).then(|| customers[0]),
+            after: Some(serde_json::json!({
+                "template_id": template.id,
+                "coupon_ids": coupons.iter().map(|c| c.id).collect::<Vec<_>>(),
+                "customer_ids": customers,
+            })),
+            ..self.audit_entry(
+                actor,
+                "coupon.issue",
+                "coupon_template",
+                Some(template.id.to_string()),
+                format!(
+                    "发券 / coupons issued: {} × {}",
+                    coupons.len(),
+                    template.name
+                ),
+            )
+        })
+        .await?;
         Ok(coupons.into_iter().map(|c| view(c, &template)).collect())
     }
 
@@ -694,7 +757,18 @@ impl App {
         Ok(out)
     }
 
-    /// A coupon by its code as typed (case, spaces, dashes and O/I/L are forgiven).
+    /// A coupon by its code as typed, for a caller who may see coupons.
+    pub async fn get_coupon_by_code(
+        &self,
+        actor: &Actor,
+        code: &str,
+    ) -> Result<CouponView, AppError> {
+        actor.require(Permission::ViewCoupons)?;
+        self.coupon_by_code(actor, code).await
+    }
+
+    /// A coupon by its code as typed (case, spaces, dashes and O/I/L are forgiven); a
+    /// helper: callers check their permission.
     pub async fn coupon_by_code(&self, actor: &Actor, code: &str) -> Result<CouponView, AppError> {
         let c = self.find_coupon(actor, code).await?;
         let t = self.coupon_template(actor, c.template_id).await?;
@@ -717,6 +791,7 @@ impl App {
         template: Option<Uuid>,
         status: Option<CouponStatus>,
     ) -> Result<Vec<CouponView>, AppError> {
+        actor.require(Permission::ViewCoupons)?;
         if let Some(c) = customer {
             self.customer(actor, c).await?;
         }
@@ -766,6 +841,7 @@ impl App {
         subtotal: Option<Money>,
         at: DateTime<Utc>,
     ) -> Result<CouponQuote, AppError> {
+        actor.require(Permission::RedeemCoupons)?;
         let store = crate::cards::at_store(actor, "coupon redemptions")?;
         if let Some(s) = subtotal
             && (s.is_negative() || s > crate::cards::MAX_AMOUNT)
@@ -826,6 +902,7 @@ impl App {
         code: &str,
         req: &RedeemCoupon,
     ) -> Result<Redemption, AppError> {
+        actor.require(Permission::RedeemCoupons)?;
         if let Some(k) = &req.idempotency_key
             && (k.trim().is_empty() || k.len() > 100)
         {
@@ -913,7 +990,7 @@ impl App {
         code: &str,
         reason: &str,
     ) -> Result<CouponView, AppError> {
-        require(actor, SUPERVISE, "voiding coupons")?;
+        actor.require(Permission::VoidCoupons)?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 200 {
             return Err(ValidationErrors::single(
@@ -948,6 +1025,19 @@ impl App {
                 },
                 other => other.into(),
             })?;
+        self.audit(AuditEntry {
+            customer_id: Some(c.customer_id),
+            before: Some(serde_json::json!({"status": c.status})),
+            after: Some(serde_json::json!({"status": voided.status, "reason": reason})),
+            ..self.audit_entry(
+                actor,
+                "coupon.void",
+                "coupon",
+                Some(c.id.to_string()),
+                format!("作废优惠券 / coupon voided: {}: {reason}", c.code),
+            )
+        })
+        .await?;
         Ok(view(voided, &t))
     }
 
@@ -963,7 +1053,7 @@ impl App {
 
     /// Runs the expiry job now for the actor's tenant, as of its local today.
     pub async fn expire_coupons_now(&self, actor: &Actor) -> Result<u64, AppError> {
-        require(actor, SUPERVISE, "running coupon expiry")?;
+        actor.require(Permission::RunJobs)?;
         let today = self.settings(actor).await?.local_date(now());
         self.expire_coupons(actor.tenant_id, today).await
     }

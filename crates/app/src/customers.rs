@@ -8,6 +8,7 @@ use patron_domain::id_document::{IdDocument, IdDocumentKind};
 use patron_domain::ids::{CustomerId, TimelineEventId};
 use patron_domain::ledger::{AccountKey, AccountKind};
 use patron_domain::page::{Page, PageRequest};
+use patron_domain::permissions::Permission;
 use patron_domain::phone::Phone;
 use patron_domain::search::{self, LookupQuery};
 use patron_domain::timeline::TimelineEvent;
@@ -116,6 +117,7 @@ impl App {
         actor: &Actor,
         input: &CustomerInput,
     ) -> Result<Customer, AppError> {
+        actor.require(Permission::EditCustomers)?;
         let profile = input.validate(self.validation_context(), None)?;
         self.check_profile(actor, &profile, None).await?;
         let at = now();
@@ -133,10 +135,19 @@ impl App {
         self.storage
             .insert_customers(std::slice::from_ref(&customer))
             .await?;
-        Ok(customer)
+        Ok(crate::staff::masked_for(actor, customer))
     }
 
-    /// A customer by id (also a merged one, whose `merged_into` says where it went).
+    /// A customer as the actor may see it (phone and e-mail masked without
+    /// `ViewPersonalData`).
+    pub async fn get_customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer, AppError> {
+        actor.require(Permission::ViewCustomers)?;
+        let c = self.customer(actor, id).await?;
+        Ok(crate::staff::masked_for(actor, c))
+    }
+
+    /// A customer by id (also a merged one, whose `merged_into` says where it went),
+    /// unmasked: a helper for other use cases, which check their own permission.
     pub async fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer, AppError> {
         self.storage
             .customer(actor.tenant_id, id)
@@ -152,6 +163,7 @@ impl App {
         id: CustomerId,
         patch: &serde_json::Value,
     ) -> Result<Customer, AppError> {
+        actor.require(Permission::EditCustomers)?;
         let current = self.customer(actor, id).await?;
         if current.merged_into.is_some() {
             return Err(AppError::Conflict {
@@ -206,7 +218,7 @@ impl App {
             ..current
         };
         if changed.is_empty() {
-            return Ok(updated);
+            return Ok(crate::staff::masked_for(actor, updated));
         }
         let event = self.event(
             actor,
@@ -216,7 +228,7 @@ impl App {
             serde_json::json!({ "fields": changed }),
         );
         self.storage.update_customer(&updated, &event).await?;
-        Ok(updated)
+        Ok(crate::staff::masked_for(actor, updated))
     }
 
     /// A filtered page of customers, newest first.
@@ -226,12 +238,17 @@ impl App {
         filter: &CustomerFilter,
         page: PageRequest,
     ) -> Result<Page<Customer>, AppError> {
+        actor.require(Permission::ViewCustomers)?;
+        // A phone-prefix search would reveal masked numbers digit by digit.
+        if filter.phone_prefix.is_some() {
+            actor.require(Permission::ViewPersonalData)?;
+        }
         let page = page.clamped();
         let rows = self
             .storage
             .list_customers(actor.tenant_id, filter, page)
             .await?;
-        Ok(Page::from_overfetch(rows, page))
+        Ok(Page::from_overfetch(rows, page).map(|c| crate::staff::masked_for(actor, c)))
     }
 
     /// The till's one search box: a phone number, a card number, or the start of a name,
@@ -242,6 +259,7 @@ impl App {
         query: &str,
         limit: i64,
     ) -> Result<Vec<Customer>, AppError> {
+        actor.require(Permission::ViewCustomers)?;
         let t = actor.tenant_id;
         let found = match search::classify(query) {
             LookupQuery::Number(digits) => {
@@ -266,7 +284,10 @@ impl App {
                     .await?
             }
         };
-        Ok(found)
+        Ok(found
+            .into_iter()
+            .map(|c| crate::staff::masked_for(actor, c))
+            .collect())
     }
 
     /// Finds the customer holding an ID document (typed by a phone agent). The number is
@@ -277,6 +298,7 @@ impl App {
         kind: Option<&str>,
         number: &str,
     ) -> Result<Option<Customer>, AppError> {
+        actor.require(Permission::ViewCustomers)?;
         let kind = match kind {
             None => IdDocumentKind::ResidentId,
             Some(k) => IdDocumentKind::parse(k).ok_or_else(|| {
@@ -292,11 +314,13 @@ impl App {
         Ok(self
             .storage
             .customer_by_id_hash(actor.tenant_id, &hash)
-            .await?)
+            .await?
+            .map(|c| crate::staff::masked_for(actor, c)))
     }
 
     /// Groups of customers that look like one person (same name and birthday, or same email).
     pub async fn duplicate_groups(&self, actor: &Actor) -> Result<Vec<DuplicateGroup>, AppError> {
+        actor.require(Permission::MergeCustomers)?;
         Ok(self.storage.duplicate_groups(actor.tenant_id, 500).await?)
     }
 
@@ -309,6 +333,7 @@ impl App {
         survivor: CustomerId,
         duplicate: CustomerId,
     ) -> Result<(Customer, MergeCounts), AppError> {
+        actor.require(Permission::MergeCustomers)?;
         if survivor == duplicate {
             return Err(ValidationErrors::single(
                 "duplicate_id",
@@ -393,7 +418,7 @@ impl App {
             .storage
             .merge_customers(&merged, duplicate, &e1, &e2)
             .await?;
-        Ok((merged, counts))
+        Ok((crate::staff::masked_for(actor, merged), counts))
     }
 
     /// Newest first. When the end is reached, the customer's creation closes the list.
@@ -404,6 +429,7 @@ impl App {
         before: Option<chrono::DateTime<chrono::Utc>>,
         limit: i64,
     ) -> Result<Vec<TimelineEvent>, AppError> {
+        actor.require(Permission::ViewCustomers)?;
         let customer = self.customer(actor, id).await?;
         let limit = limit.clamp(1, 500);
         let mut events = self
@@ -454,6 +480,7 @@ impl App {
         profiles: Vec<CustomerProfile>,
         home_store: Option<patron_domain::ids::StoreId>,
     ) -> Result<Vec<Customer>, AppError> {
+        actor.require(Permission::ImportCustomers)?;
         let at = now();
         let customers: Vec<Customer> = profiles
             .into_iter()
@@ -481,6 +508,7 @@ impl App {
         actor: &Actor,
         id: CustomerId,
     ) -> Result<Vec<patron_domain::card::Card>, AppError> {
+        actor.require(Permission::ViewCards)?;
         self.customer(actor, id).await?;
         Ok(self.storage.cards_of_customer(actor.tenant_id, id).await?)
     }

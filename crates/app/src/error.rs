@@ -24,6 +24,15 @@ pub enum AppError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    /// Allowed only with a manager's approval, which was missing or not good enough.
+    #[error("{0}")]
+    ApprovalRequired(String),
+    /// Too many failed logins or approvals: refused until `retry_after_secs` have passed.
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after_secs: i64,
+    },
     /// A wrong card PIN; `remaining` tries before spending locks.
     #[error("wrong PIN: {remaining} tries left before the card locks")]
     WrongPin { remaining: u32 },

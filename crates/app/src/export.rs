@@ -17,6 +17,7 @@ use crate::{Actor, App, AppError};
 use patron_domain::ValidationErrors;
 use patron_domain::customer::Customer;
 use patron_domain::ids::CustomerId;
+use patron_domain::permissions::Permission;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -234,6 +235,7 @@ impl App {
         format: ExportFormat,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, AppError> {
+        actor.require(Permission::ExportPersonalData)?;
         let cols = columns();
         let tmp = temp_path(path);
         let result = self
@@ -246,7 +248,15 @@ impl App {
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        result
+        let n = result?;
+        self.audit_file(
+            actor,
+            "export.customers",
+            path,
+            &serde_json::json!({"rows": n, "format": format!("{format:?}").to_lowercase()}),
+        )
+        .await?;
+        Ok(n)
     }
 
     async fn export_to(

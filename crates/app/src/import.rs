@@ -46,6 +46,7 @@ use crate::{Actor, App, AppError, new_uuid, now};
 use csv::StringRecord;
 use patron_domain::customer::{Customer, CustomerInput, CustomerProfile, ValidationContext};
 use patron_domain::ids::CustomerId;
+use patron_domain::permissions::Permission;
 use patron_domain::{FieldError, ValidationErrors};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -1204,6 +1205,11 @@ fn produce_customers(
     Ok(())
 }
 
+/// What the audit log keeps of an import.
+fn report_summary(r: &ImportReport) -> serde_json::Value {
+    serde_json::json!({"rows": r.rows, "imported": r.imported, "rejected_rows": r.rejected_lines.len()})
+}
+
 impl App {
     /// Imports customers from a `.csv` or `.xlsx` file (see the module documentation for
     /// the format and the checks). `progress` is called every few thousand rows.
@@ -1218,6 +1224,7 @@ impl App {
         opts: ImportOptions,
         progress: &(dyn Fn(ImportProgress) + Send + Sync),
     ) -> Result<ImportReport, AppError> {
+        actor.require(Permission::ImportCustomers)?;
         let in_file = |e: AppError| match e {
             AppError::Internal(m) => AppError::Internal(format!("{}: {m}", path.display())),
             e => e,
@@ -1230,6 +1237,8 @@ impl App {
             .map_err(in_file)?;
         report.headers = headers;
         if !report.rejected.is_empty() && !opts.skip_bad_rows || plan.good == 0 {
+            self.audit_file(actor, "import.customers", path, &report_summary(&report))
+                .await?;
             return Ok(report);
         }
         let (src, _, cols) = open_with_headers(path)?;
@@ -1237,6 +1246,8 @@ impl App {
             .insert_file(actor, src, cols, today, plan, progress)
             .await
             .map_err(in_file)?;
+        self.audit_file(actor, "import.customers", path, &report_summary(&report))
+            .await?;
         Ok(report)
     }
 
@@ -1642,6 +1653,7 @@ pub(crate) mod test_support {
             role: out.owner.role,
             store_id: Some(out.store.id),
             display_name: out.owner.display_name,
+            scope: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! a customer, import a file...): it validates with the domain layer, calls the store, and
 //! returns domain values or an [`AppError`]. HTTP and CLI are thin callers of this layer.
 
+pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod checkout;
@@ -17,6 +19,7 @@ pub mod menu;
 pub mod org;
 pub mod receipts;
 pub mod settlement;
+pub mod staff;
 pub mod statements;
 pub mod verify;
 
@@ -35,6 +38,12 @@ pub struct App {
     /// Key of the HMAC that protects ID-document numbers; kept outside the database.
     pub id_hash_key: Arc<Vec<u8>>,
     pub session_ttl: chrono::Duration,
+    /// A login session unused this long ends (it slides with use, up to `session_ttl`).
+    pub session_idle: chrono::Duration,
+    /// When failed logins and approvals lock a username.
+    pub lockout: patron_domain::permissions::LockoutPolicy,
+    /// Failed logins per client address (in memory; see [`staff::IpThrottle`]).
+    pub ip_throttle: Arc<staff::IpThrottle>,
     /// Verified-PIN tokens (in memory: a restart only asks for the PIN again).
     pub pin_tokens: Arc<cards::PinTokens>,
     /// Tenant settings recently read (see [`App::settings`]).
@@ -47,6 +56,9 @@ impl App {
             storage,
             id_hash_key: Arc::new(id_hash_key),
             session_ttl: chrono::Duration::hours(12),
+            session_idle: chrono::Duration::minutes(30),
+            lockout: Default::default(),
+            ip_throttle: Arc::new(Default::default()),
             pin_tokens: Arc::new(cards::PinTokens::default()),
             settings_cache: Arc::new(Default::default()),
         }
@@ -62,6 +74,9 @@ pub struct Actor {
     pub role: Role,
     pub store_id: Option<StoreId>,
     pub display_name: String,
+    /// An API token's scope: the actor may do only what both this and the role allow
+    /// (see [`Actor::require`]); `None` for logins.
+    pub scope: Option<patron_domain::permissions::PermissionSet>,
 }
 
 tokio::task_local! {

@@ -16,7 +16,7 @@ use patron_domain::ids::{CardId, CustomerId, StoreId, TenantId};
 use patron_domain::ledger::{AccountKey, AccountKind, Tender};
 use patron_domain::level::{self, LevelDecision};
 use patron_domain::money::Money;
-use patron_domain::org::Role;
+use patron_domain::permissions::Permission;
 use patron_domain::points::{self, EarnInput, EarnLevel, PayMethod, PointsAward, PointsRule};
 use patron_domain::settings::TenantSettings;
 use patron_store::StoreError;
@@ -432,6 +432,7 @@ impl App {
         actor: &Actor,
         req: &RecordPurchase,
     ) -> Result<(LedgerReceipt, EarnSummary), AppError> {
+        actor.require(Permission::Checkout)?;
         crate::cards::check_request(&req.idempotency_key, "amount", req.amount)?;
         let mut errors = ValidationErrors::default();
         let mut payments = Vec::new();
@@ -573,6 +574,7 @@ impl App {
         bill: Money,
         requested: Option<i64>,
     ) -> Result<CashQuoteView, AppError> {
+        actor.require(Permission::Checkout)?;
         let card = self.card(actor, card_id).await?;
         let settings = self.settings(actor).await?;
         let keys = self.money_keys(actor, &card).await?;
@@ -601,6 +603,7 @@ impl App {
         card_id: CardId,
         req: &RedeemGift,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::RedeemPoints)?;
         crate::cards::check_request(&req.idempotency_key, "quantity", Money::from_fen(1))?;
         let qty = req.quantity.unwrap_or(1);
         if !(1..=99).contains(&qty) {
@@ -687,6 +690,7 @@ impl App {
         card_id: CardId,
         req: &ExchangeForCoupon,
     ) -> Result<LedgerReceipt, AppError> {
+        actor.require(Permission::RedeemPoints)?;
         crate::cards::check_request(&req.idempotency_key, "template_id", Money::from_fen(1))?;
         let store = at_store(actor, "points exchanges")?;
         let card = self.card(actor, card_id).await?;
@@ -787,6 +791,7 @@ impl App {
         actor: &Actor,
         card_id: CardId,
     ) -> Result<PointsView, AppError> {
+        actor.require(Permission::ViewCards)?;
         let card = self.card(actor, card_id).await?;
         let keys = self.money_keys(actor, &card).await?;
         let account = keys[2].account_id(actor.tenant_id);
@@ -823,6 +828,7 @@ impl App {
         actor: &Actor,
         id: CustomerId,
     ) -> Result<LoyaltyView, AppError> {
+        actor.require(Permission::ViewCustomers)?;
         let c = self.customer(actor, id).await?;
         let settings = self.settings(actor).await?;
         let today = settings.local_date(now());
@@ -874,6 +880,7 @@ impl App {
         id: CustomerId,
         req: &SetLevel,
     ) -> Result<LevelChangeRecord, AppError> {
+        actor.require(Permission::SetLevel)?;
         let reason = req.reason.trim();
         if reason.is_empty() || reason.chars().count() > 200 {
             return Err(ValidationErrors::single(
@@ -934,6 +941,7 @@ impl App {
     }
 
     pub async fn gifts(&self, actor: &Actor, all: bool) -> Result<Vec<GiftRecord>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         Ok(self.storage.gifts(actor.tenant_id, !all).await?)
     }
 
@@ -942,6 +950,7 @@ impl App {
         actor: &Actor,
         req: &GiftInput,
     ) -> Result<GiftRecord, AppError> {
+        actor.require(Permission::ManageGifts)?;
         check_gift(req)?;
         let g = GiftRecord {
             tenant_id: actor.tenant_id,
@@ -963,6 +972,7 @@ impl App {
         id: uuid::Uuid,
         req: &GiftInput,
     ) -> Result<GiftRecord, AppError> {
+        actor.require(Permission::ManageGifts)?;
         check_gift(req)?;
         let old = self
             .storage
@@ -997,11 +1007,7 @@ impl App {
         actor: &Actor,
         today: Option<NaiveDate>,
     ) -> Result<JobReport, AppError> {
-        if !matches!(actor.role, Role::Owner | Role::Manager) {
-            return Err(AppError::Forbidden(
-                "only owners and managers run the loyalty jobs".into(),
-            ));
-        }
+        actor.require(Permission::RunJobs)?;
         let tenant = self
             .storage
             .tenant(actor.tenant_id)

@@ -4,6 +4,7 @@
 //! Validation is the domain's (`patron_domain::menu`); every price change is written with
 //! its history row in one store transaction (`MenuStore`).
 
+use crate::audit;
 use crate::{Actor, App, AppError, new_uuid, now};
 use chrono::{DateTime, SubsecRound, Utc};
 use patron_domain::ValidationErrors;
@@ -14,7 +15,9 @@ use patron_domain::menu::{
     check_name, check_price, quote, valid_level_code, validate_member_prices,
 };
 use patron_domain::money::Money;
+use patron_domain::permissions::Permission;
 use patron_store::StoreError;
+use patron_store::audit::AuditEntry;
 use patron_store::menu::{ItemFilter, PriceWrite};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -187,6 +190,7 @@ pub fn parse_card_kinds(s: &str) -> Result<CardKinds, ValidationErrors> {
 impl App {
     /// The tenant's categories in display order.
     pub async fn menu_categories(&self, actor: &Actor) -> Result<Vec<MenuCategory>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         Ok(self.storage.menu_categories(actor.tenant_id).await?)
     }
 
@@ -195,6 +199,7 @@ impl App {
         actor: &Actor,
         req: &NewCategory,
     ) -> Result<MenuCategory, AppError> {
+        actor.require(Permission::ManageMenu)?;
         let mut errors = ValidationErrors::default();
         let name = check_name("name", &req.name, true).map_err(|e| errors.push(e));
         let name_en = check_name("name_en", &req.name_en, false).map_err(|e| errors.push(e));
@@ -223,6 +228,17 @@ impl App {
             .create_menu_category(&category)
             .await
             .map_err(on_conflict("another category"))?;
+        self.audit(AuditEntry {
+            after: audit::state(&category),
+            ..self.audit_entry(
+                actor,
+                "menu_category.create",
+                "menu_category",
+                Some(category.id.to_string()),
+                format!("新菜品分类 / menu category created: {}", category.name),
+            )
+        })
+        .await?;
         Ok(category)
     }
 
@@ -232,11 +248,13 @@ impl App {
         id: Uuid,
         patch: &CategoryPatch,
     ) -> Result<MenuCategory, AppError> {
+        actor.require(Permission::ManageMenu)?;
         let mut c = self
             .storage
             .menu_category(actor.tenant_id, id)
             .await?
             .ok_or_else(category_not_found)?;
+        let before = audit::state(&c);
         let mut errors = ValidationErrors::default();
         if let Some(n) = &patch.name {
             match check_name("name", n, true) {
@@ -265,6 +283,18 @@ impl App {
                 StoreError::NotFound => category_not_found(),
                 other => on_conflict("another category")(other),
             })?;
+        self.audit(AuditEntry {
+            before,
+            after: audit::state(&c),
+            ..self.audit_entry(
+                actor,
+                "menu_category.update",
+                "menu_category",
+                Some(id.to_string()),
+                format!("菜品分类变更 / menu category changed: {}", c.name),
+            )
+        })
+        .await?;
         Ok(c)
     }
 
@@ -274,6 +304,7 @@ impl App {
         actor: &Actor,
         q: &ItemQuery,
     ) -> Result<Vec<PricedItem>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         let f = ItemFilter {
             category_id: q.category_id,
             active: q.active,
@@ -282,6 +313,17 @@ impl App {
         Ok(self.storage.menu_items(actor.tenant_id, &f).await?)
     }
 
+    /// A dish with its member prices, for a caller who may see the catalogue.
+    pub async fn get_menu_item(
+        &self,
+        actor: &Actor,
+        id: MenuItemId,
+    ) -> Result<PricedItem, AppError> {
+        actor.require(Permission::ViewCatalog)?;
+        self.menu_item(actor, id).await
+    }
+
+    /// A dish (a helper: callers check their permission).
     pub async fn menu_item(&self, actor: &Actor, id: MenuItemId) -> Result<PricedItem, AppError> {
         self.storage
             .menu_item(actor.tenant_id, id)
@@ -334,6 +376,7 @@ impl App {
         actor: &Actor,
         req: &NewItem,
     ) -> Result<PricedItem, AppError> {
+        actor.require(Permission::ManageMenu)?;
         let id = MenuItemId(new_uuid());
         let mut errors = ValidationErrors::default();
         let name = check_name("name", &req.name, true).map_err(|e| errors.push(e));
@@ -364,7 +407,19 @@ impl App {
             .create_menu_item(&item, &prices, now(), Some(actor.staff_id))
             .await
             .map_err(on_conflict("another dish in this category"))?;
-        self.menu_item(actor, id).await
+        let created = self.menu_item(actor, id).await?;
+        self.audit(AuditEntry {
+            after: audit::state(&created),
+            ..self.audit_entry(
+                actor,
+                "menu_item.create",
+                "menu_item",
+                Some(id.0.to_string()),
+                format!("新菜品 / dish created: {}", created.item.name),
+            )
+        })
+        .await?;
+        Ok(created)
     }
 
     /// Changes a dish; a new regular price appends a price-history row.
@@ -374,6 +429,7 @@ impl App {
         id: MenuItemId,
         patch: &ItemPatch,
     ) -> Result<PricedItem, AppError> {
+        actor.require(Permission::ManageMenu)?;
         let current = self.menu_item(actor, id).await?;
         let mut item = current.item.clone();
         let mut errors = ValidationErrors::default();
@@ -435,7 +491,20 @@ impl App {
             )
             .into());
         }
-        self.menu_item(actor, id).await
+        let updated = self.menu_item(actor, id).await?;
+        self.audit(AuditEntry {
+            before: audit::state(&current),
+            after: audit::state(&updated),
+            ..self.audit_entry(
+                actor,
+                "menu_item.update",
+                "menu_item",
+                Some(id.0.to_string()),
+                format!("菜品变更 / dish changed: {}", updated.item.name),
+            )
+        })
+        .await?;
+        Ok(updated)
     }
 
     /// Replaces a dish's member prices; the change is recorded in the price history.
@@ -445,6 +514,7 @@ impl App {
         id: MenuItemId,
         req: &SetMemberPrices,
     ) -> Result<PricedItem, AppError> {
+        actor.require(Permission::ManageMenu)?;
         let current = self.menu_item(actor, id).await?;
         let prices = validate_member_prices(id, current.item.price, &req.member_prices)?;
         let written = self
@@ -464,7 +534,20 @@ impl App {
             // The regular price was lowered meanwhile.
             return Err(above_regular(regular));
         }
-        self.menu_item(actor, id).await
+        let updated = self.menu_item(actor, id).await?;
+        self.audit(AuditEntry {
+            before: audit::state(&current.member_prices),
+            after: audit::state(&updated.member_prices),
+            ..self.audit_entry(
+                actor,
+                "menu_item.member_prices",
+                "menu_item",
+                Some(id.0.to_string()),
+                format!("会员价变更 / member prices changed: {}", updated.item.name),
+            )
+        })
+        .await?;
+        Ok(updated)
     }
 
     /// A dish's price history, oldest first.
@@ -473,6 +556,7 @@ impl App {
         actor: &Actor,
         id: MenuItemId,
     ) -> Result<Vec<PriceChange>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         self.menu_item(actor, id).await?;
         Ok(self.storage.price_history(actor.tenant_id, id).await?)
     }
@@ -484,6 +568,7 @@ impl App {
         id: MenuItemId,
         req: &QuoteRequest,
     ) -> Result<ItemQuote, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         let mut errors = ValidationErrors::default();
         let level = req
             .level

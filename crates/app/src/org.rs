@@ -3,10 +3,12 @@
 use crate::{Actor, App, AppError};
 use patron_domain::menu::{MenuCategory, MenuItem};
 use patron_domain::org::Store;
+use patron_domain::permissions::Permission;
 
 impl App {
     /// The actor's tenant's stores.
     pub async fn stores(&self, actor: &Actor) -> Result<Vec<Store>, AppError> {
+        actor.require(Permission::ViewCatalog)?;
         Ok(self.storage.list_stores(actor.tenant_id).await?)
     }
 
@@ -15,6 +17,7 @@ impl App {
         &self,
         actor: &Actor,
     ) -> Result<(Vec<MenuCategory>, Vec<MenuItem>), AppError> {
+        actor.require(Permission::ViewCatalog)?;
         Ok(self.storage.menu(actor.tenant_id).await?)
     }
 }

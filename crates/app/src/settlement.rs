@@ -10,8 +10,8 @@
 //! Closing a day snapshots its report and locks the ledger for the day's instants: a
 //! posting of the store into it is refused with `day_closed` (409). Only the owner can
 //! reopen it. On PostgreSQL a posting already past that check when the close commits can
-//! still land; the close therefore recomputes the report after committing and keeps the
-//! later figures.
+//! still land (milliseconds later); the close therefore takes the report again after
+//! committing and keeps the later figures, which narrows that window to the recompute.
 //!
 //! The inter-store statement attributes stored-value principal to the store that sold it,
 //! oldest first (see `patron_domain::settlement`): A owes B the principal sold at A and
@@ -24,6 +24,7 @@ use patron_domain::ids::{StaffId, StoreId};
 use patron_domain::ledger::{AccountKind, Normal, Tender, Unit};
 use patron_domain::money::Money;
 use patron_domain::org::{Role, Store};
+use patron_domain::permissions::Permission;
 use patron_domain::settlement::{
     self as rules, FlowKind, MoveKind, NetDebt, PrincipalLots, PrincipalMove,
 };
@@ -843,8 +844,9 @@ impl App {
         store: Option<&str>,
         date: Option<NaiveDate>,
     ) -> Result<Settlement, AppError> {
+        actor.require(Permission::ViewFinance)?;
         let store = self.settlement_store(actor, store).await?;
-        may_settle(actor, store.id, "the daily settlement")?;
+        actor.require_store(store.id)?;
         let settings = self.settings(actor).await?;
         let date = date.unwrap_or_else(|| settings.business_date(now()));
         let day = self
@@ -928,6 +930,7 @@ impl App {
         date: NaiveDate,
         req: &CloseDay,
     ) -> Result<Settlement, AppError> {
+        actor.require(Permission::CloseDay)?;
         let store = self.settlement_store(actor, store).await?;
         may_settle(actor, store.id, "closing a business day")?;
         let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
@@ -1044,6 +1047,18 @@ impl App {
         let names = self.staff_names(actor, [actor.staff_id]).await?;
         report.source = "snapshot".into();
         report.day = Some(day_view(&closed, &names));
+        self.audit(patron_store::audit::AuditEntry {
+            store_id: Some(store.id),
+            after: Some(serde_json::json!({"status": "closed", "note": note})),
+            ..self.audit_entry(
+                actor,
+                "day.close",
+                "business_day",
+                Some(format!("{}/{date}", store.code)),
+                format!("日结 / day closed: {} {date}", store.name),
+            )
+        })
+        .await?;
         Ok(report)
     }
 
@@ -1056,11 +1071,7 @@ impl App {
         date: NaiveDate,
         req: &ReopenDay,
     ) -> Result<DayStatus, AppError> {
-        if actor.role != Role::Owner {
-            return Err(AppError::Forbidden(
-                "only the owner can reopen a closed business day".into(),
-            ));
-        }
+        actor.require(Permission::ReopenDay)?;
         let store = self.settlement_store(actor, store).await?;
         let reason = req.reason.trim();
         if reason.is_empty() || reason.chars().count() > 200 {
@@ -1092,12 +1103,26 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
+        self.audit(patron_store::audit::AuditEntry {
+            store_id: Some(store.id),
+            before: Some(serde_json::json!({"status": "closed"})),
+            after: Some(serde_json::json!({"status": "open", "reason": reason})),
+            ..self.audit_entry(
+                actor,
+                "day.reopen",
+                "business_day",
+                Some(format!("{}/{date}", store.code)),
+                format!("反日结 / day reopened: {} {date}: {reason}", store.name),
+            )
+        })
+        .await?;
         let names = self.staff_names(actor, d.closed_by).await?;
         Ok(day_view(&d, &names))
     }
 
     /// Opens the actor's shift at their store with the cash in the drawer.
     pub async fn open_shift(&self, actor: &Actor, req: &OpenShift) -> Result<Shift, AppError> {
+        actor.require(Permission::Shifts)?;
         let store = at_store(actor, "shifts")?;
         let mut errors = ValidationErrors::default();
         if req.opening_float.is_negative() || req.opening_float > crate::cards::MAX_AMOUNT {
@@ -1172,6 +1197,7 @@ impl App {
     /// One cashier's figures over the shift (until now while it is open). A closed shift
     /// answers with the report taken at handover.
     pub async fn shift_report(&self, actor: &Actor, id: Uuid) -> Result<Settlement, AppError> {
+        actor.require(Permission::Shifts)?;
         let s = self.visible_shift(actor, id).await?;
         if s.closed_at.is_some()
             && let Some(mut snap) = s
@@ -1229,6 +1255,7 @@ impl App {
         id: Uuid,
         req: &CloseShift,
     ) -> Result<ShiftClosed, AppError> {
+        actor.require(Permission::Shifts)?;
         let s = self.visible_shift(actor, id).await?;
         let mut errors = ValidationErrors::default();
         if req.counted_cash.is_negative() || req.counted_cash > crate::cards::MAX_AMOUNT {
@@ -1310,6 +1337,7 @@ impl App {
         store: Option<&str>,
         date: Option<NaiveDate>,
     ) -> Result<Vec<Shift>, AppError> {
+        actor.require(Permission::Shifts)?;
         let store = self.settlement_store(actor, store).await?;
         let settings = self.settings(actor).await?;
         let date = date.unwrap_or_else(|| settings.business_date(now()));
@@ -1336,11 +1364,7 @@ impl App {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<InterStoreStatement, AppError> {
-        if actor.role != Role::Owner {
-            return Err(AppError::Forbidden(
-                "the inter-store settlement is for the owner".into(),
-            ));
-        }
+        actor.require(Permission::ChainReports)?;
         if to < from || (to - from).num_days() >= MAX_PERIOD_DAYS {
             return Err(ValidationErrors::single(
                 "to",
@@ -1645,6 +1669,9 @@ mod tests {
                 sum("revenue", None, "reversal", Some("spend"), -11_500),
                 sum("card_principal", None, "reversal", Some("spend"), 10_000),
                 sum("card_bonus", None, "reversal", Some("spend"), 1_500),
+                // A partial refund of a checkout: 30 back onto the card.
+                sum("revenue", None, "checkout_refund", None, -3_000),
+                sum("card_principal", None, "checkout_refund", None, 3_000),
             ],
         );
         assert_eq!(r.money_in, Money::from_fen(100_000));
@@ -1652,7 +1679,8 @@ mod tests {
         assert_eq!(r.top_ups.bonus, Money::from_fen(15_000));
         assert_eq!(r.bonus_granted, Money::from_fen(15_000));
         assert_eq!(r.stored_value.total, Money::from_fen(11_500));
-        assert_eq!(r.stored_value.net_principal, Money::ZERO);
+        assert_eq!(r.stored_value.returned_principal, Money::from_fen(13_000));
+        assert_eq!(r.stored_value.net_principal, Money::from_fen(-3_000));
         assert_eq!(r.revenue["reversal:spend"], Money::from_fen(-11_500));
         assert_eq!(r.cash.cash_in, Money::from_fen(100_000));
         assert!(r.balanced);

@@ -214,6 +214,7 @@ async fn run(ops: Vec<Op>) {
                             amount,
                             reason: "盘点更正".into(),
                             idempotency_key: key(),
+                            approval: None,
                         },
                     )
                     .await,
@@ -231,6 +232,7 @@ async fn run(ops: Vec<Op>) {
                         &Reverse {
                             reason: "撤销".into(),
                             idempotency_key: key(),
+                            approval: None,
                         },
                     )
                     .await,

@@ -453,3 +453,57 @@ fn import_and_export_on_postgres_when_available() {
         "{exported}"
     );
 }
+
+#[test]
+fn bench_checkout_runs_and_leaves_clean_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path());
+    let o = patron(
+        dir.path(),
+        &db,
+        &[
+            "bench",
+            "checkout",
+            "--seconds",
+            "1",
+            "--clients",
+            "1",
+            "--skip-pgbench",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // The table: a header, a checkout row with its reference, the reference itself.
+    assert!(
+        stdout.contains("what") && stdout.contains("tx/s") && stdout.contains("ratio"),
+        "{out}"
+    );
+    let checkout = stdout
+        .lines()
+        .find(|l| l.starts_with("checkout (App::checkout)"))
+        .unwrap_or_else(|| panic!("no checkout row:\n{out}"));
+    let cells: Vec<&str> = checkout.split('|').map(str::trim).collect();
+    assert_eq!(cells[1], "1", "{out}");
+    assert!(cells[2].parse::<u64>().unwrap() > 0, "{out}");
+    assert_eq!(cells[5], "bare loop", "{out}");
+    assert!(stdout.contains("bare loop (reference itself)"), "{out}");
+    // The bill measured is the typical one, and the PIN cost is stated.
+    assert!(
+        stdout.contains("Member prices") && stdout.contains("earns"),
+        "{out}"
+    );
+    assert!(stdout.contains("One verify_pin took"), "{out}");
+    assert!(
+        stdout.contains("not measured (--clients has no 16)"),
+        "{out}"
+    );
+    assert!(stdout.contains("clean (no violations)"), "{out}");
+    // The books of that file pass `patron verify` too.
+    let o = patron(dir.path(), &db, &["verify"]);
+    assert!(
+        o.status.success() && text(&o).contains("OK: no violations"),
+        "{}",
+        text(&o)
+    );
+}

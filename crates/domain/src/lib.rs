@@ -4,6 +4,7 @@
 //! phone and ID-document handling, card numbers, name search keys. Nothing here does
 //! I/O, reads the clock or touches a database; callers pass in "now" and secrets.
 
+pub mod analytics;
 pub mod card;
 pub mod card_number;
 pub mod coupon;
@@ -17,6 +18,7 @@ pub mod menu;
 pub mod money;
 pub mod org;
 pub mod page;
+pub mod permissions;
 pub mod phone;
 pub mod points;
 pub mod pricing;

@@ -40,20 +40,24 @@ pub struct ErrorDetail {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub detail: ErrorDetail,
+    /// Boxed: keeps `Result<T, ApiError>` small on the happy path.
+    pub detail: Box<ErrorDetail>,
+    /// Seconds for a `Retry-After` header (429); u16 keeps the error small.
+    pub retry_after: Option<u16>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            detail: ErrorDetail {
+            detail: Box::new(ErrorDetail {
                 code: code.into(),
                 message: message.into(),
                 field: None,
                 fields: vec![],
                 existing_id: None,
-            },
+            }),
+            retry_after: None,
         }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -100,6 +104,18 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }
             AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::ApprovalRequired(m) => {
+                ApiError::new(StatusCode::FORBIDDEN, "approval_required", m).with_field("approval")
+            }
+            AppError::TooManyAttempts {
+                message,
+                retry_after_secs,
+            } => {
+                let mut err =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message);
+                err.retry_after = Some(u16::try_from(retry_after_secs.max(1)).unwrap_or(u16::MAX));
+                err
+            }
             AppError::WrongPin { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "wrong_pin", e.to_string()).with_field("pin")
             }
@@ -132,7 +148,18 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(ErrorBody { error: self.detail })).into_response();
+        let mut res = (
+            self.status,
+            Json(ErrorBody {
+                error: *self.detail,
+            }),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert("retry-after", v);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 "www-authenticate",

@@ -88,11 +88,32 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 }
 
 /// The authenticated staff member: from `Authorization: Bearer <token>` or the session
-/// cookie. Missing or expired → 401.
+/// cookie. Missing or expired → 401. Requests authenticated by the cookie that may change
+/// something (POST, PUT, PATCH, DELETE) must also carry the session's CSRF token in
+/// `X-CSRF-Token` (see [`csrf_passes`]); bearer requests are exempt, since a browser never
+/// adds that header on its own.
 pub struct Auth(pub Actor);
+
+/// Name of the readable cookie holding the CSRF token for browsers.
+pub const CSRF_COOKIE: &str = "patron_csrf";
+/// The header a browser page echoes the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Where a request's token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Bearer,
+    Cookie,
+}
 
 /// The raw token of the request, for logout.
 pub fn bearer_token(parts: &Parts) -> Option<String> {
+    request_token(parts).map(|(t, _)| t)
+}
+
+/// The request's token and where it came from: the `Authorization` header first, else
+/// the session cookie.
+pub fn request_token(parts: &Parts) -> Option<(String, TokenSource)> {
     if let Some(v) = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -101,14 +122,18 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
             .strip_prefix("Bearer ")
             .or_else(|| v.strip_prefix("bearer "))
     {
-        return Some(t.trim().to_string());
+        return Some((t.trim().to_string(), TokenSource::Bearer));
     }
+    cookie(parts, SESSION_COOKIE).map(|t| (t, TokenSource::Cookie))
+}
+
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
     let cookies = parts.headers.get_all(axum::http::header::COOKIE);
     for header in cookies {
         let Ok(s) = header.to_str() else { continue };
         for pair in s.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=')
-                && k == SESSION_COOKIE
+                && k == name
             {
                 return Some(v.to_string());
             }
@@ -117,16 +142,73 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
     None
 }
 
+/// CSRF protection for cookie sessions: an unsafe method must echo the session's CSRF
+/// token (`patron_app::auth::csrf_token`, also in the `patron_csrf` cookie and the login
+/// response) in `X-CSRF-Token`. Another site can make a browser send the cookie but can
+/// neither read the token nor set the header. Bearer requests and safe methods pass.
+pub fn csrf_passes(parts: &Parts, token: &str, source: TokenSource) -> bool {
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if source == TokenSource::Bearer || safe {
+        return true;
+    }
+    let expected = patron_app::auth::csrf_token(token);
+    let given = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Both are hex of fixed length; compare without an early exit anyway.
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// 403 `csrf_failed`: a cookie-authenticated change without the CSRF token.
+pub fn csrf_rejection() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "requests authenticated by the session cookie must send the X-CSRF-Token header \
+         (the value of the patron_csrf cookie)",
+    )
+}
+
 impl FromRequestParts<App> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or_else(|| {
+        let (token, source) = request_token(parts).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "log in first: send Authorization: Bearer <token>",
             )
         })?;
-        Ok(Auth(app.authenticate(&token).await?))
+        let actor = app.authenticate(&token).await?;
+        if !csrf_passes(parts, &token, source) {
+            return Err(csrf_rejection());
+        }
+        Ok(Auth(actor))
+    }
+}
+
+/// The client's address (from the connection; `None` when the server was started
+/// without connection info). Proxies' `X-Forwarded-For` is not trusted.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }

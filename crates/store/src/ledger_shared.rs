@@ -699,8 +699,10 @@ macro_rules! impl_ledger_storage {
                             };
                             super::coupons_impl::redeem_coupon_tx(&mut tx, &r).await?;
                         }
-                        LedgerChange::Checkout(_)
-                        | LedgerChange::CheckoutStatus { .. }
+                        // The bill takes its receipt number last (below): the store's
+                        // counter row is then locked only for the final statements.
+                        LedgerChange::Checkout(_) => {}
+                        LedgerChange::CheckoutStatus { .. }
                         | LedgerChange::VisitRefund { .. }
                         | LedgerChange::CouponRestore { .. }
                         | LedgerChange::CouponVoid { .. } => apply_checkout_change(&mut tx, txn, change).await?,
@@ -790,6 +792,9 @@ macro_rules! impl_ledger_storage {
                 }
                 // Points lots move with the points (see `LotRule`).
                 apply_lots(&mut tx, txn, &lines).await?;
+                for change in changes.iter().filter(|c| matches!(c, LedgerChange::Checkout(_))) {
+                    apply_checkout_change(&mut tx, txn, change).await?;
+                }
                 // 4. The hash chain: take the tenant's head (this row serialises posts of
                 //    one tenant, so it is taken last), append, move the head.
                 // One statement creates or advances the head and returns the hash to chain

@@ -10,6 +10,10 @@
 //! under `migrations/`. Every method takes the tenant id and every query filters by it.
 //! A method is one database transaction: the use cases never hold a transaction open.
 
+pub mod analytics;
+mod analytics_shared;
+pub mod audit;
+mod audit_shared;
 pub mod coupons;
 mod coupons_shared;
 mod error;
@@ -109,6 +113,8 @@ pub struct MergeCounts {
 #[async_trait]
 pub trait Storage:
     ledger::LedgerStore
+    + analytics::AnalyticsStore
+    + audit::AuditStore
     + coupons::CouponStore
     + loyalty::LoyaltyStore
     + menu::MenuStore

@@ -69,6 +69,14 @@ mod menu_impl {
     crate::menu_shared::impl_menu_storage!(PgStorage, sqlx::Postgres);
 }
 
+mod audit_impl {
+    use super::*;
+    use crate::{Result, Session, StoreError};
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::audit_shared::impl_audit_storage!(PgStorage, sqlx::Postgres);
+}
+
 mod coupons_impl {
     use super::*;
     use crate::{Result, StoreError};
@@ -86,5 +94,18 @@ mod settlement_impl {
         PgStorage,
         sqlx::Postgres,
         original_kind = "(t.data::jsonb ->> 'original_kind')"
+    );
+}
+
+mod analytics_impl {
+    use super::*;
+    use crate::Result;
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::analytics_shared::impl_analytics_storage!(
+        PgStorage,
+        sqlx::Postgres,
+        visits_scan = "visits",
+        day_list = "string_agg(CAST(local_date AS TEXT), ',')"
     );
 }

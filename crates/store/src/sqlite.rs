@@ -86,6 +86,14 @@ mod menu_impl {
     crate::menu_shared::impl_menu_storage!(SqliteStorage, sqlx::Sqlite);
 }
 
+mod audit_impl {
+    use super::*;
+    use crate::{Result, Session, StoreError};
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::audit_shared::impl_audit_storage!(SqliteStorage, sqlx::Sqlite);
+}
+
 mod coupons_impl {
     use super::*;
     use crate::{Result, StoreError};
@@ -103,5 +111,18 @@ mod settlement_impl {
         SqliteStorage,
         sqlx::Sqlite,
         original_kind = "json_extract(t.data, '$.original_kind')"
+    );
+}
+
+mod analytics_impl {
+    use super::*;
+    use crate::Result;
+    use chrono::{DateTime, Utc};
+    use patron_domain::ids::TenantId;
+    crate::analytics_shared::impl_analytics_storage!(
+        SqliteStorage,
+        sqlx::Sqlite,
+        visits_scan = "visits INDEXED BY visits_value_idx",
+        day_list = "group_concat(local_date)"
     );
 }

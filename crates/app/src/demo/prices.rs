@@ -166,8 +166,9 @@ mod tests {
         let opts = crate::demo::DemoOptions {
             members: 0,
             seed: 1,
+            history: false,
         };
-        app.generate_demo(opts, &|_, _| {}).await.unwrap();
+        app.generate_demo(opts, &|_, _, _| {}).await.unwrap();
         let tenant = app
             .storage
             .tenant_by_code("demo")

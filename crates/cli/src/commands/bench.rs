@@ -31,6 +31,10 @@ pub enum Target {
     Lookup(Args),
     /// Top-up and spend throughput against a bare TPC-B-like loop.
     Ledger(super::bench_ledger::Args),
+    /// Quadrants, RFM and the churn watch of a whole chain against DuckDB on the same data.
+    Analytics(super::bench_analytics::Args),
+    /// Checkout throughput for a typical bill against a bare TPC-B-like loop and pgbench.
+    Checkout(super::bench_checkout::Args),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +103,8 @@ impl Kind {
 pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
     let args = match t {
         Target::Ledger(a) => return super::bench_ledger::run(url, key, a).await,
+        Target::Analytics(a) => return super::bench_analytics::run(url, key, a).await,
+        Target::Checkout(a) => return super::bench_checkout::run(url, key, a).await,
         Target::Lookup(args) => args,
     };
     ensure!(args.samples >= 100, "--samples must be at least 100");
@@ -109,7 +115,16 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
             "tenant \"demo\" not found: generating {} members (seed 2026)",
             thousands(args.customers)
         );
-        super::demo::generate(&app, args.customers, 2026).await?;
+        // Look-ups need people on file, not their history (which would take minutes).
+        super::demo::generate_with(
+            &app,
+            patron_app::demo::DemoOptions {
+                members: args.customers,
+                seed: 2026,
+                history: false,
+            },
+        )
+        .await?;
     }
     let demo = super::actor(&app, "demo", "owner").await?;
     let customers = app.storage.count_customers(demo.tenant_id).await?;

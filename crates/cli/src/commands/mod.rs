@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_analytics;
+pub mod bench_checkout;
 pub mod bench_ledger;
 pub mod coupons;
 pub mod demo;
@@ -38,6 +40,7 @@ pub async fn actor(app: &App, tenant: &str, username: &str) -> anyhow::Result<Ac
         role: s.role,
         store_id: s.store_id,
         display_name: s.display_name,
+        scope: None,
     })
 }
 

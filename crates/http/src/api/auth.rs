@@ -1,5 +1,7 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Auth, Json, SESSION_COOKIE, bearer_token};
+use crate::extract::{
+    Auth, CSRF_COOKIE, ClientIp, Json, SESSION_COOKIE, csrf_passes, csrf_rejection, request_token,
+};
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,32 +25,47 @@ pub struct LoginRequest {
 }
 
 /// Logs in. The token comes back in the body (for POS and scripts) and as an HttpOnly,
-/// SameSite=Strict cookie (for browsers).
+/// SameSite=Strict cookie (for browsers), with the CSRF token as a readable cookie. The
+/// session ends after 30 minutes unused (12 hours at most). Five failed attempts for a
+/// username within 15 minutes (or twenty from one address) refuse further attempts with
+/// 429 `too_many_attempts` and a `Retry-After` header.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = LoginOutcome), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(app): State<App>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let out = app
-        .login(
+        .login_from(
             &req.tenant,
             &req.username,
             &req.password,
             req.store.as_deref(),
+            ip,
         )
         .await?;
-    let max_age = (out.expires_at - patron_app::now()).num_seconds().max(0);
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
-        out.token
-    );
+    // The cookies live as long as a session can; the server ends idle sessions earlier.
+    let max_age = app.session_ttl.num_seconds().max(0);
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie)
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cookie"))?,
-    );
+    for cookie in [
+        format!(
+            "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
+            out.token
+        ),
+        format!(
+            "{CSRF_COOKIE}={}; SameSite=Strict; Path=/; Max-Age={max_age}",
+            out.csrf_token
+        ),
+    ] {
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(|_| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cookie")
+            })?,
+        );
+    }
     Ok((headers, axum::Json(out)))
 }
 
@@ -56,14 +73,24 @@ pub async fn login(
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(app): State<App>, parts: Parts) -> ApiResult<impl IntoResponse> {
-    let token = bearer_token(&parts).ok_or_else(|| {
+    let (token, source) = request_token(&parts).ok_or_else(|| {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "not logged in")
     })?;
     app.authenticate(&token).await?;
+    if !csrf_passes(&parts, &token, source) {
+        return Err(csrf_rejection());
+    }
     app.logout(&token).await?;
-    let clear =
-        HeaderValue::from_static("patron_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]))
+    let mut headers = HeaderMap::new();
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("patron_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("patron_csrf=; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    Ok((StatusCode::NO_CONTENT, headers))
 }
 
 /// The logged-in staff member.
@@ -74,6 +101,8 @@ pub struct Me {
     display_name: String,
     role: Role,
     store_id: Option<StoreId>,
+    /// What this login (or API token) may do.
+    permissions: Vec<patron_domain::permissions::Permission>,
 }
 
 /// Who am I?
@@ -83,8 +112,9 @@ pub async fn me(Auth(a): Auth) -> axum::Json<Me> {
     axum::Json(Me {
         tenant_id: a.tenant_id,
         staff_id: a.staff_id,
-        display_name: a.display_name,
+        display_name: a.display_name.clone(),
         role: a.role,
         store_id: a.store_id,
+        permissions: a.permissions(),
     })
 }

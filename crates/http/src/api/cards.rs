@@ -46,8 +46,7 @@ pub async fn by_number(
     Auth(a): Auth,
     Query(q): Query<ByNumber>,
 ) -> ApiResult<axum::Json<CardView>> {
-    let card = app.card_by_number(&a, &q.number).await?;
-    Ok(axum::Json(app.card_view(&a, card.id).await?))
+    Ok(axum::Json(app.card_view_by_number(&a, &q.number).await?))
 }
 
 /// A card with its balances.
@@ -58,7 +57,7 @@ pub async fn get(
     Auth(a): Auth,
     Path(id): Path<CardId>,
 ) -> ApiResult<axum::Json<CardView>> {
-    Ok(axum::Json(app.card_view(&a, id).await?))
+    Ok(axum::Json(app.get_card_view(&a, id).await?))
 }
 
 /// Tops up stored value; the bonus tier is applied and shown in the receipt.

@@ -17,7 +17,7 @@ pub async fn get_account(
     Auth(a): Auth,
     Path(id): Path<CustomerId>,
 ) -> ApiResult<axum::Json<ChargeAccount>> {
-    Ok(axum::Json(app.charge_account(&a, id).await?))
+    Ok(axum::Json(app.get_charge_account(&a, id).await?))
 }
 
 /// Sets the credit limit (refused below what is owed).

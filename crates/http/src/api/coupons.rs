@@ -47,7 +47,7 @@ pub async fn get_template(
     Auth(a): Auth,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<CouponTemplate>> {
-    Ok(axum::Json(app.coupon_template(&a, id).await?))
+    Ok(axum::Json(app.get_coupon_template(&a, id).await?))
 }
 
 /// Changes a template (JSON merge patch; `{"active": false}` stops it issuing).
@@ -159,7 +159,7 @@ pub async fn by_code(
     Auth(a): Auth,
     Path(code): Path<String>,
 ) -> ApiResult<axum::Json<CouponView>> {
-    Ok(axum::Json(app.coupon_by_code(&a, &code).await?))
+    Ok(axum::Json(app.get_coupon_by_code(&a, &code).await?))
 }
 
 /// Uses a coupon at the actor's store: once only (409 `coupon_already_redeemed`), 422

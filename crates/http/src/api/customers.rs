@@ -96,7 +96,7 @@ pub async fn get(
     Auth(a): Auth,
     Path(id): Path<CustomerId>,
 ) -> ApiResult<axum::Json<CustomerView>> {
-    Ok(axum::Json(app.customer(&a, id).await?.into()))
+    Ok(axum::Json(app.get_customer(&a, id).await?.into()))
 }
 
 /// Updates a customer with a JSON merge patch: keys present replace (null clears),

@@ -103,7 +103,7 @@ pub async fn get_item(
     Auth(a): Auth,
     Path(id): Path<MenuItemId>,
 ) -> ApiResult<axum::Json<PricedItem>> {
-    Ok(axum::Json(app.menu_item(&a, id).await?))
+    Ok(axum::Json(app.get_menu_item(&a, id).await?))
 }
 
 /// Changes a dish (name, category, price, discounts, active). A new price is appended to

@@ -1,6 +1,8 @@
 //! The `/api/v1` routes. Each handler is registered with `routes!` so the OpenAPI
 //! document is generated from the route table itself.
 
+mod analytics;
+mod audit;
 mod auth;
 mod cards;
 mod checkout;
@@ -12,6 +14,7 @@ mod loyalty;
 mod menu;
 mod org;
 mod settlement;
+mod staff;
 
 use crate::error::{ApiError, ErrorBody};
 use axum::Router;
@@ -31,6 +34,12 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(staff::list, staff::create))
+        .routes(routes!(staff::get, staff::update))
+        .routes(routes!(staff::reset_password))
+        .routes(routes!(staff::create_token, staff::list_tokens))
+        .routes(routes!(staff::revoke_token))
+        .routes(routes!(audit::search))
         .routes(routes!(org::stores))
         .routes(routes!(org::menu))
         .routes(routes!(menu::list_categories, menu::create_category))
@@ -107,6 +116,22 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(settlement::close_shift))
         .routes(routes!(settlement::shift_report))
         .routes(routes!(settlement::inter_store))
+        .routes(routes!(analytics::overview))
+        .routes(routes!(analytics::quadrants))
+        .routes(routes!(analytics::quadrant_customers))
+        .routes(routes!(analytics::migration))
+        .routes(routes!(analytics::migration_customers))
+        .routes(routes!(analytics::rfm))
+        .routes(routes!(analytics::rfm_customers))
+        .routes(routes!(analytics::pyramid))
+        .routes(routes!(analytics::pyramid_customers))
+        .routes(routes!(analytics::churn))
+        .routes(routes!(analytics::card_liveness))
+        .routes(routes!(analytics::cohorts))
+        .routes(routes!(analytics::affinity))
+        .routes(routes!(analytics::levels))
+        .routes(routes!(analytics::liability))
+        .routes(routes!(analytics::customer_value))
 }
 
 /// Adds the document's metadata, the bearer scheme and the shared schemas.

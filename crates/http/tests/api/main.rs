@@ -1,11 +1,13 @@
 //! End-to-end tests of the JSON API: a real server on an ephemeral port, on SQLite and
 //! on PostgreSQL.
 
+mod analytics;
 mod cards;
 mod checkout;
 mod coupons;
 mod loyalty;
 mod menu;
+mod permissions;
 mod settlement;
 mod support;
 

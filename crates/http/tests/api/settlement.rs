@@ -445,6 +445,29 @@ async fn closing_locks_the_day(t: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{shift}");
+    // The cashier rings up a bill and reverses it (反结账) with the manager's approval.
+    let (s, co) = t
+        .req_as(
+            &cashier,
+            Method::POST,
+            "/checkouts",
+            Some(
+                json!({"lines": [{"name": "小炒", "quantity": 1, "unit_price": 5_000}],
+                        "tenders": [{"method": "cash"}], "idempotency_key": key()}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{co}");
+    let (s, rev) = t
+        .req_as(
+            &cashier,
+            Method::POST,
+            &format!("/checkouts/{}/reversal", co["checkout_id"].as_str().unwrap()),
+            Some(json!({"reason": "客人取消", "approval": {"username": "mgr", "password": "staff password 1"},
+                        "idempotency_key": key()})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rev}");
     let (s, e) = t.req_as(&mgr, Method::POST, &close, Some(json!({}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     assert_eq!(e["error"]["code"], "shifts_open");
@@ -483,7 +506,27 @@ async fn closing_locks_the_day(t: TestApp) {
     assert_eq!(day["day"]["closed_by_name"], "mgr 名");
     assert_eq!(day["source"], "snapshot");
     assert_eq!(fen(&day["top_ups"]["principal"]), 30_000);
-    assert_eq!(fen(&day["cash"]["variance"]), 0);
+    assert_eq!(fen(&day["checkouts"]["count"]), 1);
+    let corr = day["corrections"].as_array().unwrap();
+    assert_eq!(corr.len(), 1, "{day}");
+    assert_eq!(
+        (
+            &corr[0]["original_kind"],
+            &corr[0]["reason"],
+            &corr[0]["staff_name"],
+            &corr[0]["approver_name"]
+        ),
+        (
+            &json!("checkout"),
+            &json!("客人取消"),
+            &json!("cashier 名"),
+            &json!("mgr 名")
+        )
+    );
+    assert_eq!(fen(&corr[0]["tender_amount"]), -5_000);
+    // The owner's cash top-up was taken outside any shift: the day misses it at handover.
+    assert_eq!(fen(&day["cash"]["expected"]), 20_000 + 30_000);
+    assert_eq!(fen(&day["cash"]["variance"]), -30_000);
     let (s, e) = t.req_as(&mgr, Method::POST, &close, Some(json!({}))).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     assert_eq!(e["error"]["code"], "day_already_closed");
@@ -566,6 +609,18 @@ async fn inter_store_statement_nets(t: TestApp) {
     spend_as(&t, &east, &x, 30_000).await; // main owes east 30,000
     spend_as(&t, &main, &y, 20_000).await; // east owes main 20,000
     spend_as(&t, &main, &x, 10_000).await; // local
+    // A checkout at east paid from X's stored value: main owes east 10,000 more.
+    let (s, co) = t
+        .req_as(
+            &east,
+            Method::POST,
+            "/checkouts",
+            Some(json!({"lines": [{"name": "套餐", "quantity": 1, "unit_price": 10_000}], "card_id": x,
+                        "tenders": [{"method": "stored_value"}], "pin": "246810", "idempotency_key": key()})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{co}");
+    assert_eq!(fen(&co["receipt"]["amount_due"]), 10_000, "{co}");
     let undone = spend_as(&t, &east, &x, 5_000).await;
     reverse_as(&t, &east, &undone["txn_id"], "重复刷卡").await; // nets to nothing
     // Oldest principal first: 30,000 sold at main, then 30,000 at east; 40,000 spent at
@@ -600,18 +655,18 @@ async fn inter_store_statement_nets(t: TestApp) {
             .map(|f| fen(&f["amount"]))
             .sum::<i64>()
     };
-    assert_eq!(flow("main", "east", "consumption"), 60_000, "{st}");
+    assert_eq!(flow("main", "east", "consumption"), 70_000, "{st}");
     assert_eq!(flow("east", "main", "consumption"), 20_000, "{st}");
     assert_eq!(flow("east", "main", "refund"), 30_000, "{st}");
-    assert_eq!(fen(&st["cross_store_total"]), 110_000);
+    assert_eq!(fen(&st["cross_store_total"]), 120_000);
     assert_eq!(fen(&st["local_total"]), 20_000);
-    // Netted: main owes east 60,000, east owes main 50,000: main pays 10,000.
+    // Netted: main owes east 70,000, east owes main 50,000: main pays 20,000.
     let debts = st["settlements"].as_array().unwrap();
     assert_eq!(debts.len(), 1, "{st}");
     assert_eq!(debts[0]["payer"]["code"], "main");
     assert_eq!(debts[0]["payee"]["code"], "east");
-    assert_eq!(fen(&debts[0]["amount"]), 10_000);
-    assert_eq!(fen(&st["net_total"]), 10_000);
+    assert_eq!(fen(&debts[0]["amount"]), 20_000);
+    assert_eq!(fen(&st["net_total"]), 20_000);
     let pos = |code: &str| {
         st["stores"]
             .as_array()
@@ -629,7 +684,7 @@ async fn inter_store_statement_nets(t: TestApp) {
             fen(&m["owed_by_store"]),
             fen(&m["net"])
         ),
-        (60_000, 50_000, 60_000, -10_000)
+        (60_000, 50_000, 70_000, -20_000)
     );
     assert_eq!(
         (
@@ -638,8 +693,22 @@ async fn inter_store_statement_nets(t: TestApp) {
             fen(&e["owed_by_store"]),
             fen(&e["net"])
         ),
-        (70_000, 60_000, 50_000, 10_000)
+        (80_000, 70_000, 50_000, 20_000)
     );
+    // East's day: stored value consumed by spends and the checkout, principal first.
+    let (_, d) = t
+        .req_as(&east, Method::GET, "/settlement/daily", None)
+        .await;
+    let sv = &d["stored_value"];
+    assert_eq!(
+        fen(&sv["principal"]),
+        30_000 + 10_000 + 5_000 + 40_000,
+        "{d}"
+    );
+    assert_eq!(fen(&sv["returned_principal"]), 5_000);
+    assert_eq!(fen(&sv["count"]), 4);
+    assert_eq!(fen(&d["revenue"]["checkout"]), 10_000);
+    assert_eq!(d["balanced"], true);
     // A period before any of it: nothing to settle.
     let (_, empty) = t
         .get("/settlement/inter-store?from=2020-01-01&to=2020-01-31")
