@@ -190,4 +190,52 @@ mod tests {
         assert_eq!(parse_day(b"2026-13-01"), None);
         assert_eq!(parse_day(b"2026-1-01"), None);
     }
+
+    #[test]
+    fn packed_rows_unpack() {
+        use crate::analytics_shared::stats_of_packed;
+        let a = "0195F0A0000070008000000000000001";
+        let b = "0195F0A0000070008000000000000002";
+        let mut out = Vec::new();
+        let mut days = Vec::new();
+        // Listed dates, in any order and with a repeated day.
+        let packed = format!("{a} 3 30000 2026-01-20,2026-01-01,2026-01-20\n{b} 1 500 2026-02-02");
+        stats_of_packed(&packed, true, &mut days, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].customer.0, uuid::Uuid::parse_str(a).unwrap());
+        assert_eq!(
+            (out[0].visits, out[0].spend.fen(), out[0].visit_days),
+            (3, 30_000, Some(2))
+        );
+        assert_eq!(
+            out[0].first_visit,
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+        );
+        assert_eq!(
+            out[0].last_visit,
+            NaiveDate::from_ymd_opt(2026, 1, 20).unwrap()
+        );
+        assert_eq!(
+            out[0].median_interval,
+            Some(patron_domain::analytics::Ratio::int(19))
+        );
+        assert_eq!(out[1].median_interval, None);
+        // First and last only.
+        out.clear();
+        stats_of_packed(
+            &format!("{a} 2 100 2026-01-01,2026-03-01"),
+            false,
+            &mut days,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            (out[0].visit_days, out[0].last_visit),
+            (None, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap())
+        );
+        assert!(
+            stats_of_packed(&format!("{a} x 100 2026-01-01"), true, &mut days, &mut out).is_err()
+        );
+        assert!(stats_of_packed("garbage", true, &mut days, &mut out).is_err());
+    }
 }

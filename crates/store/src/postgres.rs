@@ -106,6 +106,7 @@ mod analytics_impl {
         PgStorage,
         sqlx::Postgres,
         visits_scan = "visits",
-        day_list = "string_agg(CAST(local_date AS TEXT), ',')"
+        day_list = "string_agg(CAST(local_date AS TEXT), ',')",
+        packed_rows = false
     );
 }

@@ -123,6 +123,7 @@ mod analytics_impl {
         SqliteStorage,
         sqlx::Sqlite,
         visits_scan = "visits INDEXED BY visits_value_idx",
-        day_list = "group_concat(local_date)"
+        day_list = "group_concat(local_date)",
+        packed_rows = true
     );
 }
