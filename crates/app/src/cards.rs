@@ -219,7 +219,7 @@ pub(crate) fn check_request(key: &str, field: &str, amount: Money) -> Result<(),
     check_amount(field, amount)
 }
 
-fn check_key(key: &str) -> Result<(), AppError> {
+pub(crate) fn check_key(key: &str) -> Result<(), AppError> {
     if key.trim().is_empty() || key.len() > 100 {
         return Err(ValidationErrors::single(
             "idempotency_key",
@@ -275,16 +275,24 @@ impl App {
     /// through this process is seen at once, one made by another process within
     /// [`SETTINGS_TTL`].
     pub async fn settings(&self, actor: &Actor) -> Result<TenantSettings, AppError> {
+        self.settings_of(actor.tenant_id).await
+    }
+
+    /// A tenant's settings without an actor (jobs), through the same cache.
+    pub(crate) async fn settings_of(
+        &self,
+        tenant: patron_domain::ids::TenantId,
+    ) -> Result<TenantSettings, AppError> {
         if let Some((at, s)) = self
             .settings_cache
             .lock()
             .expect("settings cache")
-            .get(&actor.tenant_id)
+            .get(&tenant)
             && now() - *at < SETTINGS_TTL
         {
             return Ok(s.clone());
         }
-        let settings = match self.storage.settings(actor.tenant_id).await? {
+        let settings = match self.storage.settings(tenant).await? {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| AppError::Internal(format!("stored settings unreadable: {e}")))?,
             None => TenantSettings::default(),
@@ -292,7 +300,7 @@ impl App {
         self.settings_cache
             .lock()
             .expect("settings cache")
-            .insert(actor.tenant_id, (now(), settings.clone()));
+            .insert(tenant, (now(), settings.clone()));
         Ok(settings)
     }
 
@@ -1969,7 +1977,7 @@ fn valid_pin(pin: &str) -> Result<String, AppError> {
     }
 }
 
-fn required_reason(reason: &str) -> Result<String, AppError> {
+pub(crate) fn required_reason(reason: &str) -> Result<String, AppError> {
     let r = reason.trim();
     if r.is_empty() || r.chars().count() > 200 {
         return Err(ValidationErrors::single(

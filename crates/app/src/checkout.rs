@@ -573,13 +573,7 @@ impl App {
         req: &CheckoutRequest,
     ) -> Result<CheckoutOutcome, AppError> {
         actor.require(Permission::Checkout)?;
-        if req.idempotency_key.trim().is_empty() || req.idempotency_key.len() > 100 {
-            return Err(refuse(
-                "idempotency_key",
-                "invalid_key",
-                "1–100 characters, unique per request",
-            ));
-        }
+        crate::cards::check_key(&req.idempotency_key)?;
         let hash = request_hash(
             "checkout",
             actor.tenant_id.0,
@@ -1181,21 +1175,8 @@ impl App {
         req: &ReverseCheckout,
     ) -> Result<CheckoutOutcome, AppError> {
         actor.require(Permission::ReverseOrRefund)?;
-        let reason = req.reason.trim().to_string();
-        if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(refuse(
-                "reason",
-                "reason_required",
-                "say why (1–200 characters)",
-            ));
-        }
-        if req.idempotency_key.trim().is_empty() || req.idempotency_key.len() > 100 {
-            return Err(refuse(
-                "idempotency_key",
-                "invalid_key",
-                "1–100 characters, unique per request",
-            ));
-        }
+        let reason = crate::cards::required_reason(&req.reason)?;
+        crate::cards::check_key(&req.idempotency_key)?;
         let hash = request_hash("checkout_reversal", id, &reason);
         if let Some(txn) = self
             .storage
@@ -1390,21 +1371,8 @@ impl App {
         req: &RefundCheckout,
     ) -> Result<CheckoutOutcome, AppError> {
         actor.require(Permission::ReverseOrRefund)?;
-        let reason = req.reason.trim().to_string();
-        if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(refuse(
-                "reason",
-                "reason_required",
-                "say why (1–200 characters)",
-            ));
-        }
-        if req.idempotency_key.trim().is_empty() || req.idempotency_key.len() > 100 {
-            return Err(refuse(
-                "idempotency_key",
-                "invalid_key",
-                "1–100 characters, unique per request",
-            ));
-        }
+        let reason = crate::cards::required_reason(&req.reason)?;
+        crate::cards::check_key(&req.idempotency_key)?;
         let hash = request_hash("checkout_refund", id, &req_for_hash(req));
         if let Some(txn) = self
             .storage

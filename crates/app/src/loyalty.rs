@@ -1035,7 +1035,7 @@ impl App {
         };
         let due = |run: Option<JobRun>| force || run.is_none_or(|r| r.last_run_on < today);
         if due(self.storage.job_run(tenant, "points_expiry").await?) {
-            let (accounts, points) = self.expire_points(tenant, &settings, today, at).await?;
+            let (accounts, points) = self.expire_points(tenant, today, at).await?;
             report.accounts_expired = accounts;
             report.points_expired = points;
             self.record_run(
@@ -1107,7 +1107,6 @@ impl App {
     async fn expire_points(
         &self,
         tenant: TenantId,
-        settings: &TenantSettings,
         today: NaiveDate,
         at: DateTime<Utc>,
     ) -> Result<(i64, i64), AppError> {
@@ -1216,7 +1215,6 @@ impl App {
                 break;
             }
         }
-        let _ = settings;
         Ok((n_accounts, n_points))
     }
 
@@ -1273,15 +1271,6 @@ impl App {
         today: NaiveDate,
     ) -> Result<i64, AppError> {
         Ok(self.expire_coupons(tenant, today).await? as i64)
-    }
-
-    /// Settings of a tenant without an actor (jobs).
-    pub(crate) async fn settings_of(&self, tenant: TenantId) -> Result<TenantSettings, AppError> {
-        Ok(match self.storage.settings(tenant).await? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| AppError::Internal(format!("tenant settings: {e}")))?,
-            None => TenantSettings::default(),
-        })
     }
 }
 
