@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Patron. On a fresh machine it first makes sure what the tests need is
-# there: PostgreSQL answering on 127.0.0.1:5432 (started if installed and down).
+# there: PostgreSQL answering on 127.0.0.1:5432 (started if installed and down); the
+# browser tests install Debian's chromium and the npm packages (scripts/e2e.sh).
 # The PostgreSQL tests are skipped, saying so, only when no server can be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,3 +40,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
 cargo test --workspace --locked
+
+log "browser tests (chromium + playwright-core)"
+# After cargo test, so target/debug/patron is the binary just tested.
+cargo build --locked --bin patron
+./scripts/e2e.sh

@@ -6,6 +6,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod views;
+pub mod web;
 
 use axum::Router;
 use patron_app::App;
@@ -20,6 +21,7 @@ pub fn router(app: App) -> Router {
     let openapi = api::finish_openapi(openapi);
     Router::new()
         .nest("/api/v1", api.merge(api::docs_routes(openapi)))
+        .merge(web::routes())
         .fallback(api::not_found)
         .with_state(app)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))

@@ -112,7 +112,8 @@ pub struct DemoSummary {
 
 impl App {
     /// Creates tenant "demo" (refused with [`AppError::Conflict`] if it exists) with 3
-    /// stores and an owner (username "owner", password "patron-demo"), a menu, a few
+    /// stores and an owner (username "owner", password "patron-demo"; also "manager",
+    /// approval PIN 2468, and "cashier" at the first store), a menu, a few
     /// organization customers and `members` members, then two years of their visits.
     /// `progress(phase, done, total)` is called after each batch of members, then every
     /// few hundred bills.
@@ -206,6 +207,29 @@ impl App {
             display_name: init.owner.display_name.clone(),
             scope: None,
         };
+        // A store manager (approves reversals with PIN 2468) and a cashier at the
+        // first store, so the till's approvals can be tried with the demo.
+        for (username, display_name, role, store_id, approval_pin) in [
+            ("manager", "王店长", Role::Manager, None, Some("2468")),
+            ("cashier", "李收银", Role::Cashier, Some(stores[0]), None),
+        ] {
+            at(
+                cal.setup,
+                self.create_staff(
+                    &actor,
+                    &crate::staff::NewStaff {
+                        username: username.into(),
+                        display_name: display_name.into(),
+                        password: OWNER_PASSWORD.into(),
+                        role,
+                        store_id,
+                        limits: None,
+                        approval_pin: approval_pin.map(Into::into),
+                    },
+                ),
+            )
+            .await?;
+        }
         let mut generator = Generator::new(opts.seed);
 
         // Organizations first: their employees point to them.

@@ -46,7 +46,13 @@ pub async fn login(
             ip,
         )
         .await?;
-    // The cookies live as long as a session can; the server ends idle sessions earlier.
+    let headers = session_cookies(&app, &out)?;
+    Ok((headers, axum::Json(out)))
+}
+
+/// The session and CSRF cookies a successful login sets (shared with the web pages).
+/// They live as long as a session can; the server ends idle sessions earlier.
+pub(crate) fn session_cookies(app: &App, out: &LoginOutcome) -> ApiResult<HeaderMap> {
     let max_age = app.session_ttl.num_seconds().max(0);
     let mut headers = HeaderMap::new();
     for cookie in [
@@ -66,7 +72,7 @@ pub async fn login(
             })?,
         );
     }
-    Ok((headers, axum::Json(out)))
+    Ok(headers)
 }
 
 /// Ends the current session.

@@ -3,7 +3,7 @@
 
 mod analytics;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod cards;
 mod checkout;
 mod corporate;

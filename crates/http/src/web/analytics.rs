@@ -1,0 +1,8 @@
+//! The analytics pages (being built).
+
+use axum::Router;
+use patron_app::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+}
