@@ -14,11 +14,14 @@ export const PATRON = process.env.PATRON_BIN || join(root, "target/debug/patron"
 export const SHOTS = join(root, "target/e2e-screenshots");
 mkdirSync(SHOTS, { recursive: true });
 
-/** Starts the server on a fresh database holding the demo chain (members only). */
-export async function startServer({ members = 120 } = {}) {
+/**
+ * Starts the server on a fresh database holding the demo chain: members only, or with
+ * `history: true` also their two years of visits through the till (slower).
+ */
+export async function startServer({ members = 120, history = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "patron-e2e-"));
   const env = { ...process.env, PATRON_LOG: "warn" };
-  const demo = spawnSync(PATRON, ["demo", "--no-history", "--members", String(members)], { cwd: dir, env, encoding: "utf8" });
+  const demo = spawnSync(PATRON, ["demo", ...(history ? [] : ["--no-history"]), "--members", String(members)], { cwd: dir, env, encoding: "utf8" });
   if (demo.status !== 0) throw new Error(`patron demo failed:\n${demo.stdout}\n${demo.stderr}`);
   const proc = spawn(PATRON, ["serve", "--listen", "127.0.0.1:0", "--jobs-interval", "0"], { cwd: dir, env });
   let stderr = "";
