@@ -1218,6 +1218,20 @@ impl App {
                 *level = b.level.clone();
             }
         }
+        if export {
+            // A list of customers leaving as a file is recorded like a customer export.
+            self.audit(patron_store::audit::AuditEntry {
+                after: Some(serde_json::json!({"rows": rows.len(), "phones_in_clear": clear})),
+                ..self.audit_entry(
+                    actor,
+                    "export.analytics",
+                    "customers",
+                    None,
+                    format!("export.analytics: {} customers", rows.len()),
+                )
+            })
+            .await?;
+        }
         Ok(())
     }
 

@@ -30,6 +30,7 @@ pub fn routes() -> Router<App> {
         .route("/analytics/churn", get(churn))
         .route("/analytics/cohorts", get(cohorts))
         .route("/analytics/trends", get(trends))
+        .route("/analytics/customer/{id}", get(customer_value))
 }
 
 /// The filter every analytics page takes from its query string (all optional; text, so
@@ -357,4 +358,14 @@ async fn trends(web: Web, Query(f): Query<Filter>) -> WebResult<Html<String>> {
             ..frame
         },
     )
+}
+
+/// The customer's value in one box, for the customer 360 page (loaded by htmx): quadrant,
+/// RFM score, tier, lifetime value and churn risk.
+async fn customer_value(web: Web, Path(id): Path<String>) -> WebResult<Html<String>> {
+    let id = uuid::Uuid::parse_str(&id)
+        .map(patron_domain::ids::CustomerId)
+        .map_err(|_| WebError::from(patron_app::AppError::NotFound { entity: "customer" }))?;
+    let v = web.app.customer_value(&web.actor, id).await?;
+    web.fragment("analytics/customer_value.html", context! { v => ser(&v) })
 }

@@ -332,6 +332,10 @@ async fn value_of_a_half_year_by_hand(t: TestApp) {
             .contains("spreadsheetml")
     );
     assert_eq!(&res.bytes().await.unwrap()[..2], b"PK");
+    // Both files are in the audit log as customer exports.
+    let (s, audit) = t.get("/audit?action=export.analytics").await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
 
     // RFM: recency by last visit (c6 02-09 < c1 04-10 < c2 06-05 < c5 06-15 < c4 06-20 <
     // c3 06-26), frequency by visits, monetary by spend; score = 1 + ⌊5 × lower ÷ 6⌋.
