@@ -72,3 +72,16 @@ pageTest("migration, value pyramid, churn, cohorts and trends pages show their r
   await page.goto(`${server.base}/analytics?from=2026-13-45`);
   assert.match(await page.textContent(".error.general"), /日期格式不对/);
 });
+
+pageTest("the customer page shows the customer's quadrant, RFM score and churn risk", async (page) => {
+  const list = await owner.get("/analytics/quadrants/B/customers");
+  assert.ok(list.items.length > 0, "someone is in quadrant B");
+  const id = list.items[0].customer_id;
+  const v = await owner.get(`/customers/${id}/value`);
+  await login(page, server.base);
+  await page.goto(`${server.base}/customers/${id}`);
+  await page.waitForSelector("#customer-value #cv-quadrant");
+  assert.match(await page.textContent("#cv-quadrant"), /^B /);
+  assert.equal((await page.textContent("#cv-rfm")).trim(), `R${v.rfm.r} F${v.rfm.f} M${v.rfm.m}`);
+  await shot(page, "customer-360-with-value");
+});

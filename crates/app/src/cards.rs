@@ -338,18 +338,24 @@ impl App {
                 e.to_string(),
             ));
         }
-        if settings.points.points_per_yuan < 0 || settings.points.redemption.points_per_yuan <= 0 {
-            errors.push(patron_domain::FieldError::new(
-                "points",
-                "invalid_rate",
-                "earning rate zero or more; redemption rate above zero",
-            ));
+        if let Err(e) = settings.points.validate() {
+            for mut f in e.0 {
+                f.field = format!("points.{}", f.field);
+                errors.push(f);
+            }
         }
         if !(-720..=840).contains(&settings.utc_offset_minutes) {
             errors.push(patron_domain::FieldError::new(
                 "utc_offset_minutes",
                 "invalid",
                 "between -720 and 840",
+            ));
+        }
+        if settings.day_starts_at_minutes >= 24 * 60 {
+            errors.push(patron_domain::FieldError::new(
+                "day_starts_at_minutes",
+                "invalid",
+                "between 0 and 1439 (minutes after local midnight)",
             ));
         }
         errors.into_result(())?;
@@ -1077,6 +1083,15 @@ impl App {
         let card = self.card(actor, card_id).await?;
         Self::usable(&card, true)?;
         let store = at_store(actor, "top-ups")?;
+        // A retry answers with the original receipt before the prepaid-card cap is checked
+        // against the balance that top-up itself raised (it would refuse its own retry).
+        let hash = request_hash("top_up", card.id, req);
+        if let Some(r) = self
+            .replayed(actor, &req.idempotency_key, &hash, &card)
+            .await?
+        {
+            return Ok(r);
+        }
         let settings = self.settings(actor).await?;
         let keys = self.money_keys(actor, &card).await?;
         let bonus = settings.top_up.bonus_for(req.amount);
@@ -1113,7 +1128,6 @@ impl App {
         );
         let details =
             serde_json::json!({"amount": req.amount, "bonus": bonus, "tender": req.tender});
-        let hash = request_hash("top_up", card.id, req);
         self.post(
             actor,
             "top_up",
@@ -1396,7 +1410,9 @@ impl App {
         actor.require(Permission::AdjustBalances)?;
         check_key(&req.idempotency_key)?;
         let reason = required_reason(&req.reason)?;
-        if req.amount == 0 || req.amount.abs() > MAX_AMOUNT.fen() {
+        // |i64::MIN| does not exist: checked_abs, not abs.
+        let too_large = req.amount.checked_abs().is_none_or(|a| a > MAX_AMOUNT.fen());
+        if req.amount == 0 || too_large {
             return Err(ValidationErrors::single(
                 "amount",
                 "invalid_amount",
@@ -1510,6 +1526,20 @@ impl App {
                 code: "not_reversible",
                 field: None,
                 message: format!("a {} cannot be reversed", original.kind),
+                existing: None,
+            });
+        }
+        // A bill is undone through its own endpoints, which also restore its coupons and
+        // keep its status and refunded amount; undoing only its money here would let the
+        // bill be refunded a second time.
+        if original.kind == "checkout" || original.kind == "checkout_refund" {
+            return Err(AppError::Conflict {
+                code: "not_reversible",
+                field: None,
+                message: format!(
+                    "a {} is undone with POST /checkouts/{{id}}/reversal or /refunds",
+                    original.kind
+                ),
                 existing: None,
             });
         }

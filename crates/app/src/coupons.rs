@@ -991,15 +991,8 @@ impl App {
         reason: &str,
     ) -> Result<CouponView, AppError> {
         actor.require(Permission::VoidCoupons)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(ValidationErrors::single(
-                "reason",
-                "reason_required",
-                "say why (1–200 characters)",
-            )
-            .into());
-        }
+        let reason = crate::cards::required_reason(reason)?;
+        let reason = reason.as_str();
         let c = self.find_coupon(actor, code).await?;
         let t = self.coupon_template(actor, c.template_id).await?;
         let voided = self

@@ -881,15 +881,8 @@ impl App {
         req: &SetLevel,
     ) -> Result<LevelChangeRecord, AppError> {
         actor.require(Permission::SetLevel)?;
-        let reason = req.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(ValidationErrors::single(
-                "reason",
-                "reason_required",
-                "say why (1–200 characters)",
-            )
-            .into());
-        }
+        let reason = crate::cards::required_reason(&req.reason)?;
+        let reason = reason.as_str();
         let settings = self.settings(actor).await?;
         let Some(def) = settings.levels.level(&req.level) else {
             return Err(ValidationErrors::single(

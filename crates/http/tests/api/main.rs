@@ -10,6 +10,7 @@ mod menu;
 mod permissions;
 mod settlement;
 mod support;
+mod web_customers;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
