@@ -7,6 +7,7 @@
 //! (against a bare bulk insert of minimal rows). Store and reference are timed in
 //! alternating blocks of keys so that both see the same machine load.
 
+use super::bench_all::{BenchRow, Unit};
 use crate::config::open_app;
 use anyhow::{Context, bail, ensure};
 use patron_app::auth::InitRequest;
@@ -35,19 +36,21 @@ pub enum Target {
     Analytics(super::bench_analytics::Args),
     /// Checkout throughput for a typical bill against a bare TPC-B-like loop and pgbench.
     Checkout(super::bench_checkout::Args),
+    /// Every bench above on SQLite and PostgreSQL, plus the server's memory: one table.
+    All(super::bench_all::AllArgs),
 }
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Customers the demo tenant must have (it is generated with this many if missing).
     #[arg(long, default_value_t = 1_000_000)]
-    customers: u64,
+    pub(crate) customers: u64,
     /// Look-ups timed per measurement; about 5% are numbers that exist nowhere.
     #[arg(long, default_value_t = 20_000)]
-    samples: usize,
+    pub(crate) samples: usize,
     /// Skip the import measurement (which leaves a tenant with a copy of the customers).
     #[arg(long)]
-    skip_import: bool,
+    pub(crate) skip_import: bool,
 }
 
 /// Keys per block when two paths are timed alternately.
@@ -101,12 +104,22 @@ impl Kind {
 }
 
 pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
-    let args = match t {
-        Target::Ledger(a) => return super::bench_ledger::run(url, key, a).await,
-        Target::Analytics(a) => return super::bench_analytics::run(url, key, a).await,
-        Target::Checkout(a) => return super::bench_checkout::run(url, key, a).await,
-        Target::Lookup(args) => args,
-    };
+    match t {
+        Target::Ledger(a) => super::bench_ledger::run(url, key, a).await,
+        Target::Analytics(a) => super::bench_analytics::run(url, key, a).await,
+        Target::Checkout(a) => super::bench_checkout::run(url, key, a).await,
+        Target::All(a) => super::bench_all::run(key, a).await,
+        Target::Lookup(args) => lookup(url, key, args).await.map(|(code, _)| code),
+    }
+}
+
+/// `patron bench lookup`: prints its report, and returns its main figures as rows for
+/// `patron bench all`.
+pub(crate) async fn lookup(
+    url: &str,
+    key: &Path,
+    args: Args,
+) -> anyhow::Result<(ExitCode, Vec<BenchRow>)> {
     ensure!(args.samples >= 100, "--samples must be at least 100");
     let load_start = load_average();
     let app = open_app(url, key).await?;
@@ -135,7 +148,7 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
             thousands(args.customers),
             customers
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok((ExitCode::FAILURE, Vec::new()));
     }
 
     let backend = app.storage.backend();
@@ -144,6 +157,7 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
         Backend::Postgres => Bare::open_pg(url, demo.tenant_id).await?,
     };
     let mut report = Report::default();
+    let mut rows = Vec::new();
     let cards = bare.count_cards().await?;
     let phones = sample_keys(&mut bare, Kind::Phone, args.samples).await?;
     let card_keys = sample_keys(&mut bare, Kind::Card, args.samples).await?;
@@ -183,6 +197,19 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
         .await?;
         let what = format!("store look-up by {}", kind.label());
         report.latency_rows(&what, &m.store, bare.label(), &m.bare);
+        for (p, a, b) in [
+            ("p50", m.store.p50, m.bare.p50),
+            ("p99", m.store.p99, m.bare.p99),
+        ] {
+            rows.push(BenchRow::new(
+                format!("{what} {p}"),
+                backend,
+                Some(a),
+                Unit::Nanos,
+                format!("{} {p}", bare.label()),
+                Some(b),
+            ));
+        }
         if m.store_found != m.bare_found {
             report.notes.push(format!(
                 "look-up by {}: the store found {} customers, the bare query {}",
@@ -216,13 +243,23 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
     if let Bare::Pg { url: pg_url, .. } = &bare {
         let pg_url = pg_url.clone();
         match pgbench(&mut bare, &pg_url, demo.tenant_id, &phones, &card_keys).await? {
-            None => report.rows.push(row(
-                "store look-up, mean",
-                "—",
-                "pgbench",
-                "not on PATH: skipped",
-                "—",
-            )),
+            None => {
+                report.rows.push(row(
+                    "store look-up, mean",
+                    "—",
+                    "pgbench",
+                    "not on PATH: skipped",
+                    "—",
+                ));
+                rows.push(BenchRow::new(
+                    "store look-up mean".into(),
+                    backend,
+                    None,
+                    Unit::Nanos,
+                    "pgbench: not on PATH, skipped".into(),
+                    None,
+                ));
+            }
             Some(figures) => {
                 for (kind, stmt_ms, tx_ms) in figures {
                     let store_mean = store_p50
@@ -236,6 +273,14 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
                         "pgbench -M prepared, statement avg",
                         &us(stmt_ms * 1e6),
                         &ratio(store_mean / (stmt_ms * 1e6)),
+                    ));
+                    rows.push(BenchRow::new(
+                        format!("store look-up by {} mean", kind.label()),
+                        backend,
+                        Some(store_mean),
+                        Unit::Nanos,
+                        "pgbench -M prepared, statement avg".into(),
+                        Some(stmt_ms * 1e6),
                     ));
                     report.notes.push(format!(
                         "pgbench by {}: latency average {:.3} ms per transaction (key fetch by \\gset + look-up)",
@@ -257,6 +302,19 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
             "HTTP GET /api/v1/health",
             &http.health,
         );
+        for (p, a, b) in [
+            ("p50", lookups.p50, http.health.p50),
+            ("p99", lookups.p99, http.health.p99),
+        ] {
+            rows.push(BenchRow::new(
+                format!("HTTP look-up by {} {p}", kind.label()),
+                backend,
+                Some(a),
+                Unit::Nanos,
+                format!("HTTP GET /api/v1/health {p}"),
+                Some(b),
+            ));
+        }
         http_p50.push((*kind, lookups.p50));
         let expected = if *kind == Kind::Phone {
             phones.existing
@@ -299,6 +357,14 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
             &f.rate
                 .map(|r| ratio(f.engine_copy.1 / r))
                 .unwrap_or_else(|| "—".into()),
+        ));
+        rows.push(BenchRow::new(
+            format!("CSV import of {} rows", thousands(f.rows)),
+            backend,
+            f.rate,
+            Unit::RowsPerSec,
+            f.reference.clone(),
+            Some(f.reference_rate),
         ));
         report.notes.extend(f.notes);
         import_rate = f.rate;
@@ -343,7 +409,7 @@ pub async fn run(url: &str, key: &Path, t: Target) -> anyhow::Result<ExitCode> {
         load_average()
     ));
     report.print();
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, rows))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -393,7 +459,7 @@ fn ratio(x: f64) -> String {
     format!("{x:.1}×")
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

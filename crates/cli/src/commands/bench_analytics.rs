@@ -18,6 +18,7 @@
 //! intervals between distinct visit days, at risk when ≥ 3 visit days and days since the
 //! last visit > 2 × the median interval.
 
+use super::bench_all::{BenchRow, Unit};
 use crate::config::{open_app, redact};
 use anyhow::{Context, bail, ensure};
 use chrono::{Duration, NaiveDate};
@@ -43,25 +44,25 @@ use uuid::Uuid;
 pub struct Args {
     /// Customers of the generated chain.
     #[arg(long, default_value_t = 100_000)]
-    customers: u64,
+    pub(crate) customers: u64,
     /// Visits over two years.
     #[arg(long, default_value_t = 1_000_000)]
-    visits: u64,
+    pub(crate) visits: u64,
     /// Timed runs of each side (after one untimed warm-up); the median is reported.
     #[arg(long, default_value_t = 3)]
-    runs: usize,
+    pub(crate) runs: usize,
     /// Seed of the generated data.
     #[arg(long, default_value_t = 2026)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Where the exported visits (CSV, Parquet) go (default: a temporary directory).
     #[arg(long)]
-    workdir: Option<PathBuf>,
+    pub(crate) workdir: Option<PathBuf>,
     /// Skip DuckDB.
     #[arg(long)]
-    skip_duckdb: bool,
+    pub(crate) skip_duckdb: bool,
     /// Keep the exported files.
     #[arg(long)]
-    keep_files: bool,
+    pub(crate) keep_files: bool,
 }
 
 /// The generated history: 730 days from here.
@@ -95,6 +96,16 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    run_rows(url, key, args).await.map(|(code, _)| code)
+}
+
+/// Prints the report and returns the timing rows for `patron bench all` (the exit code
+/// says whether Patron and DuckDB agreed).
+pub(crate) async fn run_rows(
+    url: &str,
+    key: &Path,
+    args: Args,
+) -> anyhow::Result<(ExitCode, Vec<BenchRow>)> {
     ensure!(args.customers >= 10, "--customers must be at least 10");
     ensure!(
         args.visits >= args.customers,
@@ -194,12 +205,17 @@ pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> 
         ours.quadrants.revenue.to_decimal_string()
     )?;
     let mut duck = None;
+    let mut duck_label = "DuckDB: skipped (--skip-duckdb)".to_string();
     if args.skip_duckdb {
         writeln!(out, "DuckDB: skipped (--skip-duckdb)")?;
     } else {
         match duckdb_ready().await {
-            Err(why) => writeln!(out, "DuckDB: SKIPPED — {why}")?,
+            Err(why) => {
+                writeln!(out, "DuckDB: SKIPPED — {why}")?;
+                duck_label = format!("DuckDB: skipped — {why}");
+            }
             Ok(version) => {
+                duck_label = format!("DuckDB {version} (Parquet)");
                 let dir = args.workdir.clone().unwrap_or_else(|| {
                     std::env::temp_dir()
                         .join(format!("patron-bench-analytics-{}", std::process::id()))
@@ -293,11 +309,36 @@ pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> 
         )?;
     }
     print!("{out}");
-    Ok(if all_match {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let rows = vec![
+        BenchRow::new(
+            format!(
+                "analytics: quadrants + RFM + churn, {} customers / {} visits",
+                thousands(args.customers),
+                thousands(args.visits)
+            ),
+            backend,
+            Some(ours_s),
+            Unit::Seconds,
+            duck_label.clone(),
+            duck.as_ref().map(|d| d.total_s),
+        ),
+        BenchRow::new(
+            "analytics: of which the per-customer GROUP BY".into(),
+            backend,
+            Some(scan_s),
+            Unit::Seconds,
+            duck_label,
+            duck.as_ref().map(|d| d.agg_s),
+        ),
+    ];
+    Ok((
+        if all_match {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+        rows,
+    ))
 }
 
 /// Customers and visits of a tenant.

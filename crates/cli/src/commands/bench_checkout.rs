@@ -11,6 +11,7 @@
 //! off the hot path without being weakened. After the run `App::verify_ledger` checks the
 //! books.
 
+use super::bench_all::{BenchRow, Unit};
 use super::bench_ledger::{
     BarePool, Cell, load_average, measure, ms, on_path, print_table, run_pgbench,
 };
@@ -43,13 +44,13 @@ use uuid::Uuid;
 pub struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    pub(crate) seconds: u64,
     /// Concurrent tills, comma-separated (each with its own member, card and coupons).
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
-    clients: Vec<usize>,
+    pub(crate) clients: Vec<usize>,
     /// Skip pgbench even when it is on PATH.
     #[arg(long)]
-    skip_pgbench: bool,
+    pub(crate) skip_pgbench: bool,
 }
 
 /// Tills the targets are stated for.
@@ -509,6 +510,15 @@ fn pct_of(a: f64, b: f64) -> String {
 }
 
 pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    run_rows(url, key, args).await.map(|(code, _)| code)
+}
+
+/// Prints the report and returns throughput and latency rows for `patron bench all`.
+pub(crate) async fn run_rows(
+    url: &str,
+    key: &Path,
+    args: Args,
+) -> anyhow::Result<(ExitCode, Vec<BenchRow>)> {
     ensure!(args.seconds >= 1, "--seconds must be at least 1");
     // A till verifies its PIN right before each measurement; its token must outlive it.
     let max_seconds = (PIN_TOKEN_TTL.num_seconds() - 30).max(1) as u64;
@@ -603,14 +613,19 @@ pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> 
     bare.drop_tables().await?;
 
     let mut pgb: Vec<(usize, Result<f64, String>)> = Vec::new();
+    // Why there is no pgbench figure, for the rows of `bench all`.
+    let mut pgb_missing = "pgbench: PostgreSQL only";
     if backend == Backend::Postgres {
         if args.skip_pgbench {
             notes.push("pgbench skipped (--skip-pgbench)".into());
+            pgb_missing = "pgbench: skipped";
         } else if let Some(program) = on_path("pgbench") {
             eprintln!("pgbench -b tpcb-like, {:?} clients…", args.clients);
             pgb = run_pgbench(&bare, url, &program, &args.clients, args.seconds).await?;
+            pgb_missing = "pgbench: failed (see its report)";
         } else {
             notes.push("pgbench not on PATH: skipped".into());
+            pgb_missing = "pgbench: not on PATH, skipped";
         }
     }
     let pgb_tps = |c: usize| {
@@ -820,13 +835,56 @@ pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> 
             format!("{} VIOLATIONS", books.violations.len())
         }
     );
+    let mut rows = Vec::new();
+    for m in &measured {
+        let tills = super::bench_ledger::clients_label(m.clients, "till");
+        let row = |what: &str, figure: f64, unit, reference: &str, ref_figure: Option<f64>| {
+            BenchRow::new(
+                format!("checkout, {tills}, {what}"),
+                backend,
+                Some(figure),
+                unit,
+                reference.to_string(),
+                ref_figure,
+            )
+        };
+        let tps = m.checkout.tps();
+        rows.push(row(
+            "throughput",
+            tps,
+            Unit::TxPerSec,
+            "bare loop",
+            Some(m.bare.tps()),
+        ));
+        if backend == Backend::Postgres {
+            match pgb_tps(m.clients) {
+                Some(p) => rows.push(row(
+                    "throughput",
+                    tps,
+                    Unit::TxPerSec,
+                    "pgbench -b tpcb-like (scale 10)",
+                    Some(p),
+                )),
+                None => rows.push(row("throughput", tps, Unit::TxPerSec, pgb_missing, None)),
+            }
+        }
+        for (p, q) in [("p50", 50.0), ("p99", 99.0)] {
+            rows.push(row(
+                p,
+                m.checkout.pct(q),
+                Unit::Nanos,
+                &format!("bare loop {p}"),
+                Some(m.bare.pct(q)),
+            ));
+        }
+    }
     if !books.is_clean() {
         for v in &books.violations {
             println!("VIOLATION: {v}");
         }
-        return Ok(ExitCode::FAILURE);
+        return Ok((ExitCode::FAILURE, rows));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, rows))
 }
 
 #[cfg(test)]

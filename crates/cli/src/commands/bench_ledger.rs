@@ -8,6 +8,7 @@
 //! On PostgreSQL it also runs `pgbench -b tpcb-like` on a scratch database when pgbench is
 //! on PATH.
 
+use super::bench_all::{BenchRow, Unit};
 use crate::config::{open_app, redact};
 use anyhow::{Context, bail, ensure};
 use patron_app::auth::InitRequest;
@@ -32,16 +33,16 @@ use uuid::Uuid;
 pub struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    pub(crate) seconds: u64,
     /// Concurrent clients, comma-separated (each on its own card).
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
-    clients: Vec<usize>,
+    pub(crate) clients: Vec<usize>,
     /// Skip the "hot card" rows (16 clients on one card).
     #[arg(long)]
-    skip_hot: bool,
+    pub(crate) skip_hot: bool,
     /// Skip pgbench even when it is on PATH.
     #[arg(long)]
-    skip_pgbench: bool,
+    pub(crate) skip_pgbench: bool,
 }
 
 /// Clients of the "hot card" rows.
@@ -437,6 +438,15 @@ struct Line {
 }
 
 pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    run_rows(url, key, args).await.map(|(code, _)| code)
+}
+
+/// Prints the report and returns the throughput rows for `patron bench all`.
+pub(crate) async fn run_rows(
+    url: &str,
+    key: &Path,
+    args: Args,
+) -> anyhow::Result<(ExitCode, Vec<BenchRow>)> {
     ensure!(args.seconds >= 1, "--seconds must be at least 1");
     ensure!(
         !args.clients.is_empty() && args.clients.iter().all(|&c| c >= 1),
@@ -641,7 +651,26 @@ pub async fn run(url: &str, key: &Path, args: Args) -> anyhow::Result<ExitCode> 
         println!("  {n}");
     }
     println!("  database: {}", redact(url));
-    Ok(ExitCode::SUCCESS)
+    let rows = lines
+        .iter()
+        .filter(|l| !l.ref_tps.is_nan())
+        .map(|l| {
+            BenchRow::new(
+                format!("{}, {}", l.what, clients_label(l.clients, "client")),
+                backend,
+                Some(l.cell.tps()),
+                Unit::TxPerSec,
+                l.reference.clone(),
+                Some(l.ref_tps),
+            )
+        })
+        .collect();
+    Ok((ExitCode::SUCCESS, rows))
+}
+
+/// "1 client", "16 clients".
+pub(crate) fn clients_label(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Initialises a scratch database with `pgbench -i -s 10`, runs tpcb-like for each client
@@ -719,7 +748,7 @@ fn parse_tps(out: &str) -> Option<f64> {
 }
 
 /// The URL with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
+pub(crate) fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

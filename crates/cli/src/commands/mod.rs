@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_all;
 pub mod bench_analytics;
 pub mod bench_checkout;
 pub mod bench_ledger;
