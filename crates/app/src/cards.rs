@@ -868,6 +868,13 @@ impl App {
                         en: format!("Moved to the replacement card: {:+} pts", p.amount),
                     },
                 ),
+                "customer_merge" => (
+                    PointsRule::Transfer,
+                    Explanation {
+                        zh: format!("合并客户转移 {:+} 分", p.amount),
+                        en: format!("Moved with a merged duplicate customer: {:+} pts", p.amount),
+                    },
+                ),
                 "card_close" => (
                     PointsRule::Adjustment,
                     Explanation {
@@ -886,6 +893,14 @@ impl App {
                 memo_en: e.en,
             });
         }
+        // Points leave an account before any come back to it in the same transaction (a
+        // reversal of a bill that redeemed and earned points): the ledger moves the lots of
+        // withdrawals first, so the balance checks must see the same order, or a withdrawal
+        // covered only by the deposit before it passes the balance and fails on the lots.
+        // Stable: everything else keeps its order.
+        specs.sort_by_key(|p| {
+            matches!(p.key.kind, AccountKind::CardPoints | AccountKind::OrgPoints) && p.amount > 0
+        });
         if !specs.is_empty() {
             let postings: Vec<Posting> = specs
                 .iter()
@@ -939,16 +954,27 @@ impl App {
                 // other tills posted in between); untouched ones from the earlier read.
                 let (mut before, mut after) = (before.clone(), before);
                 if let Some(k) = &keys {
+                    // An account with several entries (points redeemed and earned): before
+                    // its first, after its last.
+                    let mut seen = [false; 3];
                     for e in &entries {
                         let (b, a) = (e.balance_after - e.amount, e.balance_after);
                         let id = e.account_id;
                         if id == k[0].account_id(actor.tenant_id) {
-                            (before.principal, after.principal) =
-                                (Money::from_fen(b), Money::from_fen(a));
+                            if !std::mem::replace(&mut seen[0], true) {
+                                before.principal = Money::from_fen(b);
+                            }
+                            after.principal = Money::from_fen(a);
                         } else if id == k[1].account_id(actor.tenant_id) {
-                            (before.bonus, after.bonus) = (Money::from_fen(b), Money::from_fen(a));
+                            if !std::mem::replace(&mut seen[1], true) {
+                                before.bonus = Money::from_fen(b);
+                            }
+                            after.bonus = Money::from_fen(a);
                         } else if id == k[2].account_id(actor.tenant_id) {
-                            (before.points, after.points) = (b, a);
+                            if !std::mem::replace(&mut seen[2], true) {
+                                before.points = b;
+                            }
+                            after.points = a;
                         }
                     }
                 }
@@ -1029,18 +1055,25 @@ impl App {
         let mut before = Balances::default();
         let mut after = Balances::default();
         if let Some(k) = &keys {
+            // Before an account's first entry, after its last (entries come in seq order).
             let mut touched = [false; 3];
             for e in &entries {
                 let (b, a) = (e.balance_after - e.amount, e.balance_after);
                 if e.account_id == k[0].account_id(actor.tenant_id) {
-                    touched[0] = true;
-                    (before.principal, after.principal) = (Money::from_fen(b), Money::from_fen(a));
+                    if !std::mem::replace(&mut touched[0], true) {
+                        before.principal = Money::from_fen(b);
+                    }
+                    after.principal = Money::from_fen(a);
                 } else if e.account_id == k[1].account_id(actor.tenant_id) {
-                    touched[1] = true;
-                    (before.bonus, after.bonus) = (Money::from_fen(b), Money::from_fen(a));
+                    if !std::mem::replace(&mut touched[1], true) {
+                        before.bonus = Money::from_fen(b);
+                    }
+                    after.bonus = Money::from_fen(a);
                 } else if e.account_id == k[2].account_id(actor.tenant_id) {
-                    touched[2] = true;
-                    (before.points, after.points) = (b, a);
+                    if !std::mem::replace(&mut touched[2], true) {
+                        before.points = b;
+                    }
+                    after.points = a;
                 }
             }
             // Balances the transaction did not move are shown as they are now (not as 0).
@@ -1411,7 +1444,10 @@ impl App {
         check_key(&req.idempotency_key)?;
         let reason = required_reason(&req.reason)?;
         // |i64::MIN| does not exist: checked_abs, not abs.
-        let too_large = req.amount.checked_abs().is_none_or(|a| a > MAX_AMOUNT.fen());
+        let too_large = req
+            .amount
+            .checked_abs()
+            .is_none_or(|a| a > MAX_AMOUNT.fen());
         if req.amount == 0 || too_large {
             return Err(ValidationErrors::single(
                 "amount",
@@ -1472,7 +1508,7 @@ impl App {
                 ..req.clone()
             },
         );
-        let approver = self
+        let (approver, recheck) = self
             .adjustment_approver(actor, req.approval.as_ref(), req.amount)
             .await?;
         self.post_specs(
@@ -1485,7 +1521,7 @@ impl App {
             Some(keys),
             None,
             specs,
-            vec![],
+            recheck.into_iter().collect(),
             Some(reason),
             None,
             memo,
@@ -1493,6 +1529,19 @@ impl App {
             approver,
         )
         .await
+        .map_err(|e| match e {
+            // Another adjustment of the same staff member committed first and used up the
+            // day's limit: the same answer as when the limit was seen used up beforehand.
+            AppError::Conflict {
+                field: Some("adjustment_day_limit"),
+                ..
+            } => AppError::ApprovalRequired(
+                "this adjustment is beyond your daily limit (another adjustment came first): \
+                 a manager's approval is needed"
+                    .into(),
+            ),
+            other => other,
+        })
     }
 
     /// Reverses a transaction exactly (every entry negated), by a named staff member with
@@ -1521,7 +1570,10 @@ impl App {
                 existing: None,
             });
         }
-        if original.kind == "card_replace" || original.kind == "card_close" {
+        if original.kind == "card_replace"
+            || original.kind == "card_close"
+            || original.kind == "customer_merge"
+        {
             return Err(AppError::Conflict {
                 code: "not_reversible",
                 field: None,

@@ -232,6 +232,12 @@ fn resolve_tenders(tenders: &[TenderInput], due: Money) -> Result<Vec<(String, M
                 "not_positive",
                 "more than zero (or leave it out to pay the rest)",
             )),
+            Some(a) if a > crate::cards::MAX_AMOUNT => errors.push(patron_domain::FieldError::new(
+                format!("tenders[{i}].amount"),
+                "too_large",
+                format!("at most {} at once", crate::cards::MAX_AMOUNT),
+            )),
+            // Each at most MAX_AMOUNT: a 1 MiB body's worth of them cannot overflow.
             Some(a) => fixed = fixed + a,
             None if open.is_some() => errors.push(patron_domain::FieldError::new(
                 format!("tenders[{i}].amount"),
@@ -536,19 +542,27 @@ impl App {
         actor.require(Permission::Checkout)?;
         let p = self.prepare(actor, req).await?;
         let due = p.breakdown.amount_due;
+        // A quote shows tenders that do not add up yet (the cashier is still entering
+        // them), not tenders that are wrong in themselves.
+        let tenders = match resolve_tenders(&req.tenders, due) {
+            Ok(v) => v
+                .into_iter()
+                .map(|(method, amount)| TenderLine {
+                    method,
+                    amount,
+                    principal: None,
+                    bonus: None,
+                })
+                .collect(),
+            Err(AppError::Validation(v))
+                if v.0.iter().all(|f| f.code == "tenders_do_not_add_up") =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        // Each checked above (positive, at most MAX_AMOUNT): no overflow.
         let given: Money = req.tenders.iter().filter_map(|t| t.amount).sum();
-        let tenders = resolve_tenders(&req.tenders, due)
-            .map(|v| {
-                v.into_iter()
-                    .map(|(method, amount)| TenderLine {
-                        method,
-                        amount,
-                        principal: None,
-                        bonus: None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(CheckoutQuote {
             customer_id: p.customer.as_ref().map(|c| c.id),
             customer_name: p.customer.as_ref().map(|c| c.profile.name.clone()),
@@ -1239,14 +1253,16 @@ impl App {
                 .ok_or_else(|| AppError::Internal("entry without account".into()))?;
             specs.push(spec(Posting::new(key, -e.amount)));
         }
+        // The bill's row first, then its visit, as a refund does: one lock order for every
+        // change of a bill (PostgreSQL otherwise deadlocks a reversal against a refund).
         let mut changes = vec![
-            LedgerChange::VisitsReversed { txn: id },
             LedgerChange::CheckoutStatus {
                 checkout: id,
                 status: "reversed".into(),
                 refunded: c.amount_due - c.refunded,
                 lines: Vec::new(),
             },
+            LedgerChange::VisitsReversed { txn: id },
         ];
         // Coupons used on the bill become usable again.
         let b: Breakdown = serde_json::from_value(c.breakdown.clone())
@@ -1765,6 +1781,100 @@ impl App {
     ) -> Result<CheckoutOutcome, AppError> {
         actor.require(Permission::Checkout)?;
         self.checkout_outcome(actor, id, false).await
+    }
+
+    /// The bills of one business day (default: today's) at the actor's store, newest
+    /// first: the till's list to find a bill again, reprint or reverse it.
+    pub async fn store_checkouts(
+        &self,
+        actor: &Actor,
+        day: Option<chrono::NaiveDate>,
+        page: patron_domain::page::PageRequest,
+    ) -> Result<patron_domain::page::Page<CheckoutSummary>, AppError> {
+        actor.require(Permission::Checkout)?;
+        let store = at_store(actor, "checkouts")?;
+        let day = match day {
+            Some(d) => d,
+            None => self.settings(actor).await?.business_date(now()),
+        };
+        let page = page.clamped();
+        let rows = self
+            .storage
+            .checkouts_of_day(actor.tenant_id, store, day, page.limit() + 1, page.offset())
+            .await?;
+        Ok(patron_domain::page::Page::from_overfetch(rows, page).map(|c| summary(&c, None)))
+    }
+
+    /// One bill's state: its status and, once reversed, the reversal (whose receipt shows
+    /// the balances put back).
+    pub async fn checkout_summary(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+    ) -> Result<CheckoutSummary, AppError> {
+        actor.require(Permission::Checkout)?;
+        let c = self
+            .storage
+            .checkout(actor.tenant_id, id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "checkout" })?;
+        let reversal = if c.status == "reversed" {
+            self.storage
+                .reversal_of(actor.tenant_id, id)
+                .await?
+                .map(|t| t.id)
+        } else {
+            None
+        };
+        Ok(summary(&c, reversal))
+    }
+}
+
+/// One bill in a list: what the till shows to find it again.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckoutSummary {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    pub number: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub business_date: chrono::NaiveDate,
+    /// Masked as on the receipt, e.g. "张** 138****0001".
+    pub customer: Option<String>,
+    /// Masked, e.g. "**** 0042".
+    pub card_number: Option<String>,
+    pub cashier: String,
+    #[schema(value_type = i64)]
+    pub amount_due: Money,
+    #[schema(value_type = i64)]
+    pub refunded: Money,
+    pub tenders: Vec<TenderLine>,
+    /// completed, reversed, partly_refunded or refunded.
+    pub status: String,
+    /// The reversal's transaction (and receipt) id, for a reversed bill.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub reversal_id: Option<uuid::Uuid>,
+}
+
+fn summary(c: &CheckoutRecord, reversal_id: Option<uuid::Uuid>) -> CheckoutSummary {
+    let s = |k: &str| {
+        c.receipt
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    CheckoutSummary {
+        id: c.id,
+        number: c.number.clone(),
+        created_at: c.created_at,
+        business_date: c.business_date,
+        customer: s("customer"),
+        card_number: s("card_number"),
+        cashier: s("cashier").unwrap_or_default(),
+        amount_due: Money::from_fen(c.amount_due),
+        refunded: Money::from_fen(c.refunded),
+        tenders: serde_json::from_value(c.tenders.clone()).unwrap_or_default(),
+        status: c.status.clone(),
+        reversal_id,
     }
 }
 

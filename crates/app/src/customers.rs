@@ -3,16 +3,19 @@
 
 use crate::{Actor, App, AppError, new_uuid, now};
 use patron_domain::card_number;
+use patron_domain::customer::CustomerType;
 use patron_domain::customer::{Customer, CustomerInput, CustomerProfile, ValidationContext};
 use patron_domain::id_document::{IdDocument, IdDocumentKind};
 use patron_domain::ids::{CustomerId, TimelineEventId};
-use patron_domain::ledger::{AccountKey, AccountKind};
+use patron_domain::ledger::{AccountKey, AccountKind, Posting};
+use patron_domain::money::Money;
 use patron_domain::page::{Page, PageRequest};
 use patron_domain::permissions::Permission;
 use patron_domain::phone::Phone;
 use patron_domain::search::{self, LookupQuery};
 use patron_domain::timeline::TimelineEvent;
 use patron_domain::{FieldError, ValidationErrors};
+use patron_store::ledger::AccountRecord;
 use patron_store::{CustomerFilter, DuplicateGroup, MergeCounts};
 
 impl App {
@@ -352,31 +355,9 @@ impl App {
                 existing: None,
             });
         }
-        // Cards (and their balances) move with the merge; an organization's own accounts
-        // (pool, charge account) do not, so a duplicate still holding money is refused.
-        let org_keys: Vec<uuid::Uuid> = [
-            AccountKind::OrgPrincipal,
-            AccountKind::OrgBonus,
-            AccountKind::OrgPoints,
-            AccountKind::Charge,
-        ]
-        .into_iter()
-        .map(|k| AccountKey::customer(k, duplicate).account_id(actor.tenant_id))
-        .collect();
-        if self
-            .storage
-            .accounts(actor.tenant_id, &org_keys)
-            .await?
-            .iter()
-            .any(|a| a.balance != 0)
-        {
-            return Err(AppError::Conflict {
-                code: "duplicate_holds_balances",
-                field: Some("duplicate_id"),
-                message: "the duplicate still holds an organization pool or charge-account balance: settle or move it first".into(),
-                existing: None,
-            });
-        }
+        // Cards (and their balances) move with the merge; so do an organization's own
+        // accounts (pool, charge account), through the ledger, before the customer rows.
+        self.merge_org_accounts(actor, &keep, &dup).await?;
         let mut profile = keep.profile.clone();
         profile.absorb(&dup.profile);
         if profile.organization_id == Some(duplicate) {
@@ -417,8 +398,195 @@ impl App {
         let counts = self
             .storage
             .merge_customers(&merged, duplicate, &e1, &e2)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // The same merge submitted twice at once: the other one merged it.
+                patron_store::StoreError::NotFound => AppError::Conflict {
+                    code: "customer_merged",
+                    field: None,
+                    message: "one of these customers has already been merged".into(),
+                    existing: None,
+                },
+                other => other.into(),
+            })?;
         Ok((crate::staff::masked_for(actor, merged), counts))
+    }
+
+    /// Moves the duplicate's organization pool (principal, bonus, points with their lots)
+    /// and charge-account balance to the survivor's accounts in one ledger transaction.
+    /// The survivor keeps its credit limit, and must have room for the debt moved in; a
+    /// survivor without a charge account takes the duplicate's limit with its debt.
+    ///
+    /// The customer rows are merged by another store call after this one, so this posts
+    /// first under an idempotency key derived from the two customer ids and the balances
+    /// moved: two submissions of the same merge at once move once (the second replays),
+    /// and a merge retried after the move but before the rows were merged finds nothing
+    /// left to move.
+    async fn merge_org_accounts(
+        &self,
+        actor: &Actor,
+        keep: &Customer,
+        dup: &Customer,
+    ) -> Result<(), AppError> {
+        let t = actor.tenant_id;
+        let kinds = [
+            AccountKind::OrgPrincipal,
+            AccountKind::OrgBonus,
+            AccountKind::OrgPoints,
+            AccountKind::Charge,
+        ];
+        let key_of = |kind: AccountKind, c: CustomerId| AccountKey::customer(kind, c);
+        let read = |c: CustomerId| {
+            let ids: Vec<uuid::Uuid> = kinds.iter().map(|k| key_of(*k, c).account_id(t)).collect();
+            async move { self.storage.accounts(t, &ids).await }
+        };
+        let balance_of = |accounts: &[AccountRecord], kind: AccountKind, c: CustomerId| {
+            let id = key_of(kind, c).account_id(t);
+            accounts.iter().find(|a| a.id == id).cloned()
+        };
+        let dup_accounts = read(dup.id).await?;
+        let held: Vec<(AccountKind, i64)> = kinds
+            .iter()
+            .filter_map(|k| {
+                balance_of(&dup_accounts, *k, dup.id)
+                    .filter(|a| a.balance != 0)
+                    .map(|a| (*k, a.balance))
+            })
+            .collect();
+        let dup_charge = balance_of(&dup_accounts, AccountKind::Charge, dup.id);
+        let keep_charge = balance_of(&read(keep.id).await?, AccountKind::Charge, keep.id);
+        // A survivor without a charge account takes over the duplicate's credit limit.
+        let carried_floor = dup_charge
+            .as_ref()
+            .and_then(|a| a.floor)
+            .filter(|f| *f != 0 && keep_charge.is_none());
+        if held.is_empty() && carried_floor.is_none() {
+            return Ok(());
+        }
+        if keep.profile.customer_type != CustomerType::Organization {
+            return Err(AppError::Conflict {
+                code: "survivor_not_an_organization",
+                field: Some("duplicate_id"),
+                message: format!(
+                    "{} holds an organization pool or charge account: merge it into an organization",
+                    dup.profile.name
+                ),
+                existing: None,
+            });
+        }
+        let moved_debt = held
+            .iter()
+            .find(|(k, _)| *k == AccountKind::Charge)
+            .map_or(0, |(_, b)| *b);
+        if let Some(k) = &keep_charge
+            && moved_debt < 0
+            && k.floor.is_some_and(|f| k.balance + moved_debt < f)
+        {
+            let limit = Money::from_fen(-k.floor.unwrap_or(0));
+            return Err(AppError::Conflict {
+                code: "survivor_credit_limit_exceeded",
+                field: Some("duplicate_id"),
+                message: format!(
+                    "{} owes {} on its charge account: the credit limit of {}, {} ({} owed, {} \
+                     available), cannot take it over; raise that limit first",
+                    dup.profile.name,
+                    Money::from_fen(-moved_debt),
+                    keep.profile.name,
+                    limit,
+                    Money::from_fen(-k.balance),
+                    Money::from_fen(k.balance - k.floor.unwrap_or(0)),
+                ),
+                existing: None,
+            });
+        }
+        if !held.is_empty() {
+            let mut specs = Vec::with_capacity(held.len() * 2);
+            for (kind, balance) in &held {
+                specs.push(crate::cards::spec(Posting::new(
+                    key_of(*kind, dup.id),
+                    -balance,
+                )));
+                let mut to = crate::cards::spec(Posting::new(key_of(*kind, keep.id), *balance));
+                if *kind == AccountKind::Charge && keep_charge.is_none() {
+                    // Created by this posting: with the duplicate's limit.
+                    to.floor = dup_charge.as_ref().and_then(|a| a.floor);
+                }
+                specs.push(to);
+            }
+            let moved: serde_json::Map<String, serde_json::Value> = held
+                .iter()
+                .map(|(k, b)| (k.as_str().to_string(), (*b).into()))
+                .collect();
+            let details = serde_json::json!({"duplicate_id": dup.id, "moved": moved});
+            let hash = crate::cards::request_hash("customer_merge", keep.id, &details);
+            let key = format!("merge:{}:{}:{}", keep.id, dup.id, &hash[..12]);
+            let memo = format!(
+                "合并客户转入 / moved in from merged duplicate {}",
+                dup.profile.name
+            );
+            self.post_specs(
+                actor,
+                "customer_merge",
+                &key,
+                hash,
+                None,
+                Some(keep.id),
+                None,
+                None,
+                specs,
+                vec![],
+                None,
+                None,
+                memo,
+                details,
+                None,
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::Conflict {
+                    code: "insufficient_balance",
+                    ..
+                } => balances_changed(),
+                other => other,
+            })?;
+            // Money that reached the duplicate meanwhile would stay behind: refused, and a
+            // retry moves it under a key of its own.
+            if read(dup.id).await?.iter().any(|a| a.balance != 0) {
+                return Err(balances_changed());
+            }
+        }
+        if let Some(floor) = carried_floor {
+            let key = key_of(AccountKind::Charge, keep.id);
+            // Unless the move above already created it (with this limit).
+            if self
+                .storage
+                .accounts(t, &[key.account_id(t)])
+                .await?
+                .is_empty()
+            {
+                self.storage
+                    .set_account_floor(t, &key, Some(floor), now())
+                    .await?;
+            }
+            // The limit is an account floor, outside the ledger's transactions: audited here.
+            self.audit(patron_store::audit::AuditEntry {
+                customer_id: Some(keep.id),
+                after: Some(serde_json::json!({"credit_limit": -floor, "from": dup.id})),
+                ..self.audit_entry(
+                    actor,
+                    "charge_account.credit_limit",
+                    "charge_account",
+                    Some(keep.id.0.to_string()),
+                    format!(
+                        "挂账额度随合并转入 / credit limit {} taken over from merged duplicate {}",
+                        Money::from_fen(-floor),
+                        dup.profile.name
+                    ),
+                )
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Newest first. When the end is reached, the customer's creation closes the list.
@@ -450,6 +618,15 @@ impl App {
             });
         }
         Ok(events)
+    }
+}
+
+fn balances_changed() -> AppError {
+    AppError::Conflict {
+        code: "balances_changed",
+        field: Some("duplicate_id"),
+        message: "the duplicate's balances changed while merging: try again".into(),
+        existing: None,
     }
 }
 

@@ -62,6 +62,14 @@ const STATE_CONFLICTS: &[(&str, &str)] = &[
     ),
     ("gift_out_of_stock", "this gift is out of stock"),
     (
+        "coupon_used",
+        "a coupon this bill issued was used meanwhile; look again and retry",
+    ),
+    (
+        "refund_exceeds_bill",
+        "another refund or reversal of this bill came first; look again",
+    ),
+    (
         "day_closed",
         "this business day is closed; the owner can reopen it",
     ),
@@ -97,6 +105,26 @@ impl From<StoreError> for AppError {
                 code: "conflict",
                 field: Some(what),
                 message: format!("{what} is already in use"),
+                existing: None,
+            },
+            // Refusals of the ledger that a use case passes on with `?` are refusals too,
+            // not internal errors (a replacement retried with another request's key).
+            StoreError::IdempotencyMismatch => AppError::Conflict {
+                code: "idempotency_key_reused",
+                field: Some("idempotency_key"),
+                message: "this idempotency key was already used for a different request".into(),
+                existing: None,
+            },
+            StoreError::AlreadyReversed => AppError::Conflict {
+                code: "already_reversed",
+                field: None,
+                message: "this transaction has already been reversed".into(),
+                existing: None,
+            },
+            StoreError::Insufficient { .. } => AppError::Conflict {
+                code: "insufficient_balance",
+                field: None,
+                message: "insufficient balance".into(),
                 existing: None,
             },
             other => AppError::Store(other),

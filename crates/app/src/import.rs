@@ -2399,3 +2399,7 @@ mod tests {
         );
     }
 }
+
+/// Fuzz targets: arbitrary and plausible files never panic the import (see the module).
+#[cfg(test)]
+mod fuzz;

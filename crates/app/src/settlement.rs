@@ -9,9 +9,10 @@
 //!
 //! Closing a day snapshots its report and locks the ledger for the day's instants: a
 //! posting of the store into it is refused with `day_closed` (409). Only the owner can
-//! reopen it. On PostgreSQL a posting already past that check when the close commits can
-//! still land (milliseconds later); the close therefore takes the report again after
-//! committing and keeps the later figures, which narrows that window to the recompute.
+//! reopen it. The close and the ledger's posts at the store serialise on the store's row
+//! (posts lock it shared, the close exclusively; SQLite's single writer runs them in
+//! turn): a close waits for the posts in flight, so the report taken again right after
+//! the close commits is final, and nothing posts into the day after it.
 //!
 //! The inter-store statement attributes stored-value principal to the store that sold it,
 //! oldest first (see `patron_domain::settlement`): A owes B the principal sold at A and
@@ -366,6 +367,7 @@ pub struct ReopenDay {
 
 /// A store as named in a statement.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = StatementStoreRef)]
 pub struct StoreRef {
     /// None: principal sold or used without a store (or before the ledger's history).
     pub store_id: Option<StoreId>,
@@ -1031,8 +1033,9 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        // A posting that passed the ledger's check just before the close committed is in
-        // the day: the report is taken again now that nothing more can be posted.
+        // Posts that were in flight when the report was first taken committed before the
+        // close (which waited for them): the report is taken again now that nothing more
+        // can be posted.
         let again = self.live_daily(actor, &store, date, Some(&closed)).await?;
         let figures = |s: &Settlement| {
             let mut v = serde_json::to_value(s).expect("report serialises");
@@ -1397,7 +1400,10 @@ impl App {
                 .iter()
                 .filter(|e| {
                     e.amount > 0
-                        && matches!(e.txn_kind.as_str(), "transfer" | "card_replace")
+                        && matches!(
+                            e.txn_kind.as_str(),
+                            "transfer" | "card_replace" | "customer_merge"
+                        )
                         && !seen_txns.contains(&e.txn_id)
                 })
                 .map(|e| e.txn_id)

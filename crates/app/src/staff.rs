@@ -890,13 +890,15 @@ impl App {
 
     /// Who approves an adjustment of `amount`: nobody (`None`) when it is within the
     /// actor's own limits for one adjustment and for the business day; else a manager
-    /// whose own per-adjustment limit covers it.
+    /// whose own per-adjustment limit covers it. A self-approved adjustment under a daily
+    /// limit also gets the change that checks that limit again inside its post (the
+    /// check here reads before posting: two adjustments at once would both pass it).
     pub(crate) async fn adjustment_approver(
         &self,
         actor: &Actor,
         approval: Option<&Approval>,
         amount: i64,
-    ) -> Result<Option<StaffId>, AppError> {
+    ) -> Result<(Option<StaffId>, Option<patron_store::ledger::LedgerChange>), AppError> {
         let own = self
             .storage
             .staff_record(actor.tenant_id, actor.staff_id)
@@ -910,7 +912,15 @@ impl App {
             .self_approved_adjustments(actor.tenant_id, actor.staff_id, day_start)
             .await?;
         if limits.allows_adjustment(amount, done) {
-            return Ok(None);
+            let recheck = limits.max_adjustment_per_day.map(|limit| {
+                patron_store::ledger::LedgerChange::AdjustmentWithinLimit {
+                    staff: actor.staff_id,
+                    since: day_start,
+                    amount: amount.saturating_abs(),
+                    limit: limit.max(0),
+                }
+            });
+            return Ok((None, recheck));
         }
         let Some(a) = approval else {
             return Err(AppError::ApprovalRequired(format!(
@@ -929,7 +939,7 @@ impl App {
                 "this adjustment is beyond the approver's own limit".into(),
             ));
         }
-        Ok(Some(approver.staff.id))
+        Ok((Some(approver.staff.id), None))
     }
 }
 

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+#[path = "cli/crash.rs"]
+mod crash;
+
 fn patron(dir: &Path, db: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_patron"))
         .current_dir(dir)
@@ -506,4 +509,87 @@ fn bench_checkout_runs_and_leaves_clean_books() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn bench_all_quick_prints_one_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path());
+    let bench = dir.path().join("bench");
+    let o = patron(
+        dir.path(),
+        &db,
+        &[
+            "bench",
+            "all",
+            "--quick",
+            "--customers",
+            "500",
+            "--visits",
+            "5000",
+            "--samples",
+            "200",
+            "--seconds",
+            "1",
+            "--clients",
+            "1",
+            "--skip-duckdb",
+            "--dir",
+            bench.to_str().unwrap(),
+            // Nothing listens there: PostgreSQL is reported as skipped.
+            "--postgres",
+            "postgres://postgres@127.0.0.1:1/postgres",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // The summary comes last, after the benches' own reports.
+    let (_, summary) = stdout
+        .rsplit_once("patron bench all — ")
+        .unwrap_or_else(|| panic!("no summary:\n{out}"));
+    let row = |what: &str, database: &str| -> Vec<String> {
+        summary
+            .lines()
+            .map(|l| {
+                l.split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .find(|c| c.len() == 6 && c[0].starts_with(what) && c[1] == database)
+            .unwrap_or_else(|| panic!("no row {what:?} for {database}:\n{summary}"))
+    };
+    for what in [
+        "store look-up by phone p50",
+        "store look-up by card p99",
+        "HTTP look-up by phone p50",
+        "CSV import of",
+        "server RSS after start (",
+        "server RSS after warm-up (",
+        "server peak RSS",
+        "top-up, 1 client",
+        "spend, 1 client",
+        "checkout, 1 till, throughput",
+        "checkout, 1 till, p50",
+        "checkout, 1 till, p99",
+    ] {
+        let cells = row(what, "SQLite");
+        assert_ne!(cells[2], "—", "{what}: {summary}");
+        assert_ne!(cells[4], "—", "{what}: {summary}");
+        assert!(cells[5].ends_with('×'), "{what}: {summary}");
+    }
+    let analytics = row("analytics: quadrants + RFM + churn", "SQLite");
+    assert!(analytics[2].ends_with(" s"), "{summary}");
+    assert_eq!(analytics[3], "DuckDB: skipped (--skip-duckdb)", "{summary}");
+    let pg = row("every bench", "PostgreSQL");
+    assert_eq!(pg[3], "skipped: PostgreSQL not reachable", "{summary}");
+    // The chains stay for the next run of the same sizes; the ledger and checkout
+    // databases were the run's own.
+    let mut files: Vec<String> = std::fs::read_dir(&bench)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".db"))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["analytics-500-5000.db", "lookup-500.db"], "{out}");
 }

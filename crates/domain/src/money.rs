@@ -113,7 +113,9 @@ impl fmt::Display for Money {
     /// "¥128.50"
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 < 0 {
-            write!(f, "-¥{}", Money(-self.0).to_decimal_string())
+            // Not `-self.0`: i64::MIN has no positive twin (a hostile amount must print, not panic).
+            let abs = self.0.unsigned_abs();
+            write!(f, "-¥{}.{:02}", abs / 100, abs % 100)
         } else {
             write!(f, "¥{}", self.to_decimal_string())
         }
@@ -171,6 +173,10 @@ mod tests {
             Err(MoneyParseError::TooLarge(_))
         ));
         assert_eq!(Money::from_fen(-5).to_string(), "-¥0.05");
+        assert_eq!(
+            Money::from_fen(i64::MIN).to_string(),
+            "-¥92233720368547758.08"
+        );
         assert_eq!(Money::from_fen(100000).to_string(), "¥1000.00");
     }
 

@@ -1850,4 +1850,257 @@ mod tests {
             prop_assert!((got - want).abs() <= 5_000, "{} vs {}", got, want);
         }
     }
+
+    // ---- Hostile input: whatever a till or an API client may send ----
+
+    /// Case count: `PROPTEST_CASES` when set, else `default` (kept moderate for CI).
+    fn cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// Any amount of fen, the edges and overflow bait weighted in.
+    fn hostile_fen() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            Just(0i64),
+            Just(-1i64),
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(MAX_PRICE.fen()),
+            Just(MAX_PRICE.fen() + 1),
+            0i64..=MAX_PRICE.fen(),
+            any::<i64>(),
+        ]
+    }
+
+    fn hostile_u32() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            Just(0u32),
+            Just(10_000u32),
+            Just(10_001u32),
+            Just(u32::MAX),
+            0u32..=20_000,
+            any::<u32>(),
+        ]
+    }
+
+    fn hostile_line() -> impl Strategy<Value = PricingLine> {
+        (
+            0u128..4,
+            prop_oneof![
+                Just(0u32),
+                1u32..=10,
+                Just(MAX_QUANTITY),
+                Just(MAX_QUANTITY + 1),
+                any::<u32>()
+            ],
+            hostile_fen(),
+            proptest::option::of(hostile_fen()),
+            any::<bool>(),
+            ".{0,40}",
+        )
+            .prop_map(|(id, quantity, price, member, joins, name)| PricingLine {
+                item_id: (id > 0).then(|| item(id)),
+                name,
+                quantity,
+                unit_price: fen(price),
+                member_unit_price: member.map(fen),
+                joins_discounts: joins,
+            })
+    }
+
+    fn hostile_kind() -> impl Strategy<Value = CouponKind> {
+        let money = || hostile_fen().prop_map(fen);
+        prop_oneof![
+            (money(), proptest::option::of(money()))
+                .prop_map(|(value, min_spend)| CouponKind::Cash { value, min_spend }),
+            (
+                hostile_u32(),
+                proptest::option::of(money()),
+                proptest::option::of(money())
+            )
+                .prop_map(|(percent_off_bp, cap, min_spend)| CouponKind::Discount {
+                    percent_off_bp,
+                    cap,
+                    min_spend
+                }),
+            (0u128..5).prop_map(|id| CouponKind::Item {
+                menu_item_id: item(id),
+                name: "x".into()
+            }),
+        ]
+    }
+
+    fn hostile_input() -> impl Strategy<Value = PricingInput> {
+        let points = proptest::option::of(
+            (
+                prop_oneof![0i64..100_000, any::<i64>()],
+                proptest::option::of(prop_oneof![0i64..100_000, any::<i64>()]),
+                prop_oneof![1i64..1_000, any::<i64>()],
+                hostile_u32(),
+                any::<bool>(),
+            )
+                .prop_map(|(available, requested, per_yuan, share, enabled)| {
+                    PointsOffer {
+                        available,
+                        requested,
+                        redemption: CashRedemption {
+                            points_per_yuan: per_yuan,
+                            max_share_bp: share,
+                            enabled,
+                        },
+                    }
+                }),
+        );
+        let coupons =
+            proptest::collection::vec((hostile_kind(), any::<bool>(), any::<bool>(), 0u8..6), 0..5)
+                .prop_map(|v| {
+                    v.into_iter()
+                        .map(|(kind, stacks_c, stacks_m, code)| CouponOffer {
+                            // Few codes, so duplicates come up.
+                            code: format!("C{code}"),
+                            name: "券".into(),
+                            kind,
+                            stacks_with_coupons: stacks_c,
+                            stacks_with_member_price: stacks_m,
+                        })
+                        .collect::<Vec<_>>()
+                });
+        let rules = (
+            prop_oneof![
+                Just(RoundingUnit::None),
+                Just(RoundingUnit::Jiao),
+                Just(RoundingUnit::Yuan)
+            ],
+            prop_oneof![Just(RoundingMode::Down), Just(RoundingMode::Nearest)],
+            hostile_u32(),
+            hostile_u32(),
+            any::<bool>(),
+        )
+            .prop_map(|(unit, mode, per_bill, off, replaces)| CheckoutRules {
+                rounding_unit: unit,
+                rounding_mode: mode,
+                coupons_per_bill: per_bill,
+                stored_value_member_off_bp: off,
+                payment_rule_replaces_level_discount: replaces,
+            });
+        (
+            proptest::collection::vec(hostile_line(), 0..=8),
+            hostile_u32(),
+            any::<bool>(),
+            any::<bool>(),
+            coupons,
+            points,
+            rules,
+        )
+            .prop_map(|(lines, level, svm, pays_sv, coupons, points, rules)| {
+                PricingInput {
+                    lines,
+                    level_discount_bp: level,
+                    level_name: None,
+                    level_name_en: None,
+                    stored_value_member: svm,
+                    pays_with_stored_value: pays_sv,
+                    coupons,
+                    points,
+                    rules,
+                }
+            })
+    }
+
+    /// The first line check that fails, as [`price`] states its rules.
+    fn first_bad_line(lines: &[PricingLine]) -> Option<(usize, &'static str)> {
+        lines.iter().enumerate().find_map(|(i, l)| {
+            let reason = if l.quantity == 0 {
+                "zero_quantity"
+            } else if l.quantity > MAX_QUANTITY {
+                "quantity_too_large"
+            } else if l.unit_price.is_negative() {
+                "negative_price"
+            } else if l.unit_price > MAX_PRICE {
+                "price_too_large"
+            } else if l.member_unit_price.is_some_and(Money::is_negative) {
+                "negative_member_price"
+            } else if l.member_unit_price.is_some_and(|m| m > l.unit_price) {
+                "member_price_above_regular"
+            } else {
+                return None;
+            };
+            Some((i, reason))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases(1_000)))]
+
+        /// Negative, huge and overflowing amounts, quantities, rates, coupons and points:
+        /// pricing never panics (debug assertions included), refuses a bad line by its
+        /// index and reason, and whatever it prices keeps every invariant: no negative
+        /// line or total, the lines' nets add up to the amount due.
+        #[test]
+        fn hostile_bills_never_panic_or_go_negative(input in hostile_input()) {
+            let result = price(&input);
+            if input.lines.is_empty() {
+                prop_assert_eq!(result, Err(PricingError::EmptyBill));
+                return Ok(());
+            }
+            if let Some((index, reason)) = first_bad_line(&input.lines) {
+                prop_assert_eq!(result, Err(PricingError::BadLine { index, reason }));
+                return Ok(());
+            }
+            match result {
+                Ok(b) => {
+                    prop_assert_eq!(b.check_invariants(), Ok(()));
+                    prop_assert!(!b.amount_due.is_negative());
+                    prop_assert!(b.lines.iter().all(|l| !l.net.is_negative()));
+                    let nets: i64 = b.lines.iter().map(|l| l.net.fen()).sum();
+                    prop_assert_eq!(nets, b.amount_due.fen());
+                    let gross: i64 = input.lines.iter()
+                        .map(|l| i64::from(l.quantity) * l.unit_price.fen()).sum();
+                    prop_assert_eq!(b.gross.fen(), gross);
+                    // Only rounding to the nearest unit may charge more than the lines.
+                    let slack = match input.rules.rounding_mode {
+                        RoundingMode::Down => 0,
+                        RoundingMode::Nearest => input.rules.rounding_unit.fen() / 2,
+                    };
+                    prop_assert!(b.amount_due.fen() <= gross + slack);
+                    if let Some(p) = &input.points {
+                        prop_assert!(b.points_used >= 0);
+                        prop_assert!(b.points_used <= p.available.max(0));
+                    } else {
+                        prop_assert_eq!(b.points_used, 0);
+                    }
+                    prop_assert!(b.discounts.iter()
+                        .all(|d| !d.amount.is_negative() || d.kind == DiscountKind::Rounding));
+                }
+                Err(e) => {
+                    // The lines are valid: only a coupon or the points can be refused.
+                    prop_assert!(
+                        matches!(e, PricingError::CouponNotApplicable { .. } | PricingError::Points(_)),
+                        "{e:?}"
+                    );
+                    prop_assert!(!e.code().is_empty());
+                }
+            }
+        }
+
+        /// A bill as JSON from a client: arbitrary bytes and arbitrary JSON either fail to
+        /// parse or price (or are refused) without a panic.
+        #[test]
+        fn arbitrary_json_bills_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            input in hostile_input(),
+        ) {
+            if let Ok(parsed) = serde_json::from_slice::<PricingInput>(&bytes) {
+                let _ = price(&parsed);
+            }
+            // The hostile input survives a round trip through JSON unchanged and prices alike.
+            let json = serde_json::to_vec(&input).unwrap();
+            let back: PricingInput = serde_json::from_slice(&json).unwrap();
+            prop_assert_eq!(&back, &input);
+            prop_assert_eq!(price(&back), price(&input));
+        }
+    }
 }

@@ -182,3 +182,92 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Documents, on every operation of the OpenAPI document, the errors that come from the
+/// shared extractors and checks rather than from the handler itself, so that the document
+/// lists every status a request can get: 401 and 403 (session, permission, CSRF) where a
+/// login is needed; 404 for a path id that names no record (or is no id at all) and for a
+/// `store` query parameter that names no store; 400 for
+/// a malformed query; 400, 413, 415 and 422 for a body that is not JSON, too large, of
+/// another type or of the wrong shape. A handler's own description of a status wins.
+pub fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let params = op.parameters.iter().flatten().filter_map(|p| match p {
+                RefOr::T(p) => Some(p),
+                RefOr::Ref(_) => None,
+            });
+            let (mut in_path, mut in_query, mut store) = (false, false, false);
+            for p in params {
+                in_path |= matches!(p.parameter_in, ParameterIn::Path);
+                in_query |= matches!(p.parameter_in, ParameterIn::Query);
+                store |= matches!(p.parameter_in, ParameterIn::Query) && p.name == "store";
+            }
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let body = op.request_body.is_some();
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(description));
+            };
+            if secured {
+                add(
+                    "401",
+                    "`unauthenticated`: no valid session or API token was sent",
+                );
+                add(
+                    "403",
+                    "`forbidden`: the role or token lacks the permission, or the record is at \
+                     another store; `csrf_failed`: a cookie session without `X-CSRF-Token`",
+                );
+            }
+            if in_path {
+                add("404", "`not_found`: no such record");
+            }
+            if store {
+                add("404", "`not_found`: no such store");
+            }
+            if body {
+                add(
+                    "400",
+                    "`invalid_json`: the body is not JSON; `invalid_query`: a malformed query parameter",
+                );
+                add("413", "`body_too_large`: the body is larger than 1 MiB");
+                add(
+                    "415",
+                    "`unsupported_media_type`: the body is not `application/json`",
+                );
+                add(
+                    "422",
+                    "`invalid_body`: the JSON does not have the expected shape; \
+                     `validation_failed`: a field is invalid (every one in `fields`)",
+                );
+            } else if in_query {
+                add("400", "`invalid_query`: a malformed query parameter");
+            }
+        }
+    }
+}

@@ -12,17 +12,104 @@ use serde::de::DeserializeOwned;
 /// Name of the cookie holding the session token for browsers.
 pub const SESSION_COOKIE: &str = "patron_session";
 
-/// JSON body; malformed JSON → 400 `invalid_json`, too large → 413, wrong type → 415.
+/// JSON body; malformed JSON → 400 `invalid_json`, too large → 413, wrong type → 415, a
+/// control character in any string (NUL, ESC, backspace...; line breaks and tabs are
+/// text) → 422 `invalid_characters` naming the field: none can reach storage (PostgreSQL
+/// cannot store NUL at all), a receipt or a log line, whatever the field.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        if !json_content_type(req.headers()) {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "the request body is larger than 1 MiB",
+                    )
+                } else {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rej.body_text())
+                }
+            })?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        if let Some(field) = control_character(&bytes) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_characters",
+                "control characters are not allowed (line breaks and tabs are)",
+            )
+            .with_field(field));
+        }
+        Ok(Json(v))
+    }
+}
+
+/// `application/json` or `application/*+json`, as axum's own extractor accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .split_once('/')
+        .is_some_and(|(ty, sub)| ty == "application" && (sub == "json" || sub.ends_with("+json")))
+}
+
+fn forbidden(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+}
+
+/// The path (`lines[0].name`) of the first string of a valid JSON body holding a control
+/// character other than a line break or tab, if any. Raw C0 controls are invalid JSON, so
+/// only an escape (`\u0000`, `\b`, `\f`), DEL or a C1 character can bring one: bodies
+/// without any of those (nearly all) are not parsed a second time.
+fn control_character(bytes: &[u8]) -> Option<String> {
+    let suspect = bytes.windows(2).any(|w| {
+        (w[0] == b'\\' && matches!(w[1], b'u' | b'b' | b'f'))
+            || (w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))
+    }) || bytes.contains(&0x7f);
+    if !suspect {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => s.chars().any(forbidden).then(|| path.to_string()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.chars().any(forbidden) {
+                    return Some(here);
+                }
+                walk(x, &here)
+            }),
+            _ => None,
         }
     }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    walk(&value, "").map(|p| if p.is_empty() { "body".into() } else { p })
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {

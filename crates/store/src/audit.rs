@@ -78,10 +78,11 @@ pub struct AuditRecord {
     pub summary: String,
     /// Ledger transactions: the reason given (adjustments, reversals, refunds).
     pub reason: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// The state before (any JSON: an object, or a list such as member prices).
+    #[schema(value_type = Option<Value>)]
     pub before: Option<serde_json::Value>,
     /// Ledger transactions: the transaction's details.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<serde_json::Value>,
     pub ip: Option<String>,
 }

@@ -151,6 +151,16 @@ pub enum LedgerChange {
     /// Issues a coupon (checked against its per-customer limit; `coupon_issued` on the
     /// owner's timeline): a spend-triggered coupon, a points exchange.
     CouponIssue(patron_domain::coupon::Coupon),
+    /// A staff member's daily adjustment limit, checked under the tenant's chain head (which
+    /// serialises the tenant's posts, so two adjustments at once cannot both pass): their
+    /// self-approved adjustments since `since` plus `amount` (absolute fen or points) must
+    /// stay within `limit`, else `Conflict { what: "adjustment_day_limit" }`.
+    AdjustmentWithinLimit {
+        staff: StaffId,
+        since: DateTime<Utc>,
+        amount: i64,
+        limit: i64,
+    },
     /// Redeems an issued coupon at checkout, with the transaction's time, store and staff.
     /// A coupon no longer `issued` (a lost race) fails the post with
     /// `Conflict { what: "coupon_already_redeemed" }` (or `coupon_voided`, `coupon_expired`).
@@ -299,6 +309,16 @@ pub trait LedgerStore: Send + Sync {
         tenant: TenantId,
         code: &str,
     ) -> Result<Option<CheckoutRecord>>;
+    /// A store's checkouts of one business day, newest first, without their lines
+    /// (the till's list of today's bills; `limit` and `offset` page it).
+    async fn checkouts_of_day(
+        &self,
+        tenant: TenantId,
+        store: StoreId,
+        day: NaiveDate,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CheckoutRecord>>;
     async fn txn_by_key(
         &self,
         tenant: TenantId,

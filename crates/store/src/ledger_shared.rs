@@ -629,6 +629,18 @@ macro_rules! impl_ledger_storage {
                 }
                 // A closed business day of the store takes no postings (settlement.rs).
                 if let Some(store) = txn.store_id {
+                    // On PostgreSQL, posts share-lock the store's row and a close locks it
+                    // exclusively (`close_business_day`): a close waits for the posts in
+                    // flight, and a post that waited for a close sees the day closed below
+                    // (its next statement reads after the close's commit). SQLite's single
+                    // writer connection runs the two one after the other already.
+                    if <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres {
+                        sqlx::query("SELECT 1 FROM stores WHERE tenant_id = $1 AND id = $2 FOR SHARE")
+                            .bind(t)
+                            .bind(store.0)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let closed: Option<i32> = sqlx::query_scalar(
                         "SELECT 1 FROM business_days WHERE tenant_id = $1 AND store_id = $2 AND status = 'closed' \
                          AND starts_at <= $3 AND ends_at > $3 LIMIT 1",
@@ -702,6 +714,8 @@ macro_rules! impl_ledger_storage {
                         // The bill takes its receipt number last (below): the store's
                         // counter row is then locked only for the final statements.
                         LedgerChange::Checkout(_) => {}
+                        // Checked under the chain head (below), once nothing else can commit first.
+                        LedgerChange::AdjustmentWithinLimit { .. } => {}
                         LedgerChange::CheckoutStatus { .. }
                         | LedgerChange::VisitRefund { .. }
                         | LedgerChange::CouponRestore { .. }
@@ -812,6 +826,29 @@ macro_rules! impl_ledger_storage {
                     .fetch_one(&mut *tx)
                     .await?
                 };
+                // Daily adjustment limits: read after taking the head, so every adjustment of
+                // the tenant that committed before is counted and none can commit meanwhile.
+                for change in changes {
+                    if let LedgerChange::AdjustmentWithinLimit { staff, since, amount, limit } = change {
+                        let rows: Vec<String> = sqlx::query_scalar(
+                            "SELECT data FROM ledger_txns WHERE tenant_id = $1 AND staff_id = $2 AND kind = 'adjustment' \
+                             AND approver_id IS NULL AND created_at >= $3 AND id <> $4",
+                        )
+                        .bind(t)
+                        .bind(staff.0)
+                        .bind(*since)
+                        .bind(txn.id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        let done = rows
+                            .iter()
+                            .map(|d| $crate::audit_shared::adjustment_amount(d).saturating_abs())
+                            .fold(0i64, i64::saturating_add);
+                        if done.saturating_add(*amount) > *limit {
+                            return Err(StoreError::Conflict { what: "adjustment_day_limit" });
+                        }
+                    }
+                }
                 let mut seq = end_seq - lines.len() as i64;
                 let mut entries = Vec::with_capacity(lines.len());
                 for (account_id, p, balance_after) in lines {
@@ -924,6 +961,30 @@ macro_rules! impl_ledger_storage {
                     .fetch_optional(self.reader())
                     .await?;
                 row.map(TryInto::try_into).transpose()
+            }
+
+            async fn checkouts_of_day(
+                &self,
+                tenant: TenantId,
+                store: patron_domain::ids::StoreId,
+                day: chrono::NaiveDate,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<$crate::ledger::CheckoutRecord>> {
+                let sql = format!(
+                    "SELECT {} FROM checkouts WHERE tenant_id = $1 AND store_id = $2 AND business_date = $3 \
+                     ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
+                    $crate::ledger_shared::CHECKOUT_COLS
+                );
+                let rows: Vec<$crate::ledger_shared::CheckoutRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant.0)
+                    .bind(store.0)
+                    .bind(day)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn txn_by_key(&self, tenant: TenantId, key: &str) -> Result<Option<TxnRecord>> {

@@ -311,6 +311,16 @@ macro_rules! impl_settlement_storage {
 
             async fn close_business_day(&self, d: &BusinessDayRecord) -> Result<BusinessDayRecord> {
                 let mut tx = self.writer().begin().await?;
+                // Posts at the store hold its row FOR SHARE (`LedgerStore::post`): this waits
+                // for those in flight, and later ones wait for this commit, then see the day
+                // closed. FOR NO KEY UPDATE leaves foreign-key checks on the store alone.
+                if <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres {
+                    sqlx::query("SELECT 1 FROM stores WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
+                        .bind(d.tenant_id.0)
+                        .bind(d.store_id.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let open: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM shifts WHERE tenant_id = $1 AND store_id = $2 AND closed_at IS NULL AND opened_at < $3",
                 )

@@ -34,7 +34,8 @@ pub struct ReceiptDoc {
     /// Receipt number, e.g. "SH01-20261123-0042".
     pub number: String,
     pub kind: ReceiptKind,
-    /// Local time of the sale.
+    /// Local time of the sale, without an offset (e.g. "2026-11-23T19:42:05").
+    #[schema(value_type = String, example = "2026-11-23T19:42:05")]
     pub at: NaiveDateTime,
     pub cashier: String,
     /// Already masked, e.g. "张** 138****0001".

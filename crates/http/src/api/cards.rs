@@ -186,7 +186,7 @@ pub async fn pin_attempts(
 
 /// Checks the PIN once and returns a short-lived token for the spends of this visit.
 #[utoipa::path(post, path = "/cards/{id}/pin-verification", tag = "cards", security(("bearer" = [])), params(("id" = String, Path, description = "card id")), request_body = PinBody,
-    responses((status = 200, body = PinToken), (status = 403, body = ErrorBody), (status = 423, body = ErrorBody)))]
+    responses((status = 200, body = PinToken), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 pub async fn verify_pin(
     State(app): State<App>,
     Auth(a): Auth,
@@ -319,14 +319,58 @@ pub async fn get_settings(
     Ok(axum::Json(app.settings(&a).await?))
 }
 
-/// Replaces the tenant's settings.
+/// Replaces the tenant's settings. Keys left out take their defaults; a key the settings
+/// do not have is refused (422 `unknown_setting`), so a misspelt one cannot silently
+/// reset its setting to the default.
 #[utoipa::path(put, path = "/settings", tag = "settings", security(("bearer" = [])), request_body = TenantSettings,
     responses((status = 200, body = TenantSettings), (status = 422, body = ErrorBody)))]
 pub async fn put_settings(
     State(app): State<App>,
     Auth(a): Auth,
-    Json(s): Json<TenantSettings>,
+    Json(body): Json<serde_json::Value>,
 ) -> ApiResult<axum::Json<TenantSettings>> {
+    let s: TenantSettings = serde_json::from_value(body.clone()).map_err(|e| {
+        crate::error::ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
+    let known = serde_json::to_value(&s).expect("settings serialise");
+    if let Some(key) = unknown_key(&body, &known, "") {
+        return Err(crate::error::ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_setting",
+            format!("there is no setting “{key}”"),
+        )
+        .with_field(key));
+    }
     app.save_settings(&a, &s).await?;
     Ok(axum::Json(app.settings(&a).await?))
+}
+
+/// The first key of `given` (as a path, `points.redemption.enabled`) that `known` — the
+/// same settings parsed and written back — lacks: a key the settings do not have.
+fn unknown_key(given: &serde_json::Value, known: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match (given, known) {
+        (Value::Object(g), Value::Object(k)) => g.iter().find_map(|(key, v)| {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            match k.get(key) {
+                Some(kv) => unknown_key(v, kv, &here),
+                None if v.is_null() => None,
+                None => Some(here),
+            }
+        }),
+        (Value::Array(g), Value::Array(k)) => g
+            .iter()
+            .zip(k)
+            .enumerate()
+            .find_map(|(i, (v, kv))| unknown_key(v, kv, &format!("{path}[{i}]"))),
+        _ => None,
+    }
 }

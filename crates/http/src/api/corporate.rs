@@ -69,7 +69,7 @@ pub struct MonthParam {
 /// The monthly statement of the charge account.
 #[utoipa::path(get, path = "/customers/{id}/charge-statement", tag = "corporate", security(("bearer" = [])),
     params(("id" = String, Path, description = "organization customer id"), MonthParam),
-    responses((status = 200, body = ChargeStatement), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ChargeStatement), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn statement(
     State(app): State<App>,
     Auth(a): Auth,

@@ -169,6 +169,7 @@ pub async fn update_gift(
 
 /// Options for running the loyalty jobs by hand.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RunJobs {
     /// The local date to run as (default today); lets a manager catch up.
     pub today: Option<NaiveDate>,

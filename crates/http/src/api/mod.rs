@@ -161,6 +161,7 @@ pub fn finish_openapi(mut doc: OpenApi) -> OpenApi {
         patron_domain::FieldError::name().into(),
         patron_domain::FieldError::schema(),
     );
+    crate::error::document_common_errors(&mut doc);
     doc
 }
 

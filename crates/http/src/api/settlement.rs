@@ -42,7 +42,7 @@ pub async fn daily(
 
 /// The daily settlement as a printable page.
 #[utoipa::path(get, path = "/settlement/daily.html", tag = "settlement", security(("bearer" = [])), params(DayParams),
-    responses((status = 200, description = "printable HTML", content_type = "text/html"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "printable HTML", content_type = "text/html"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn daily_html(
     State(app): State<App>,
     Auth(a): Auth,

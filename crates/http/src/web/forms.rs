@@ -16,6 +16,29 @@ pub struct WebForm<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WebForm<T> {
     type Rejection = WebError;
     async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 1024 * 1024)
+            .await
+            .map_err(|_| WebError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "body_too_large".into(),
+                message: "the form is larger than 1 MiB".into(),
+                redirect: None,
+            })?;
+        // The same rule as the JSON API: no control characters but line breaks and tabs
+        // in any value (a NUL would fail on PostgreSQL; none is ever meant).
+        if let Some((field, _)) = form_urlencoded::parse(&bytes).find(|(_, v)| {
+            v.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        }) {
+            return Err(WebError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_characters".into(),
+                message: format!("{field}: control characters are not allowed"),
+                redirect: None,
+            });
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         axum::Form::<T>::from_request(req, state)
             .await
             .map(|axum::Form(v)| WebForm(v))

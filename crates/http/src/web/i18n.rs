@@ -239,6 +239,22 @@ mod tests {
             keys
         };
         let (zh, en) = (keys("zh-CN"), keys("en"));
+        for lang in ["zh-CN", "en"] {
+            let mut seen = std::collections::BTreeMap::new();
+            for e in std::fs::read_dir(format!("{dir}/{lang}")).unwrap() {
+                let path = e.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                for line in text.lines() {
+                    if let Some((k, _)) = line.split_once(" =")
+                        && !k.starts_with(['#', ' ', '.'])
+                        && !k.is_empty()
+                        && let Some(first) = seen.insert(k.to_string(), path.clone())
+                    {
+                        panic!("{k} is defined in both {first:?} and {path:?}");
+                    }
+                }
+            }
+        }
         let only_zh: Vec<_> = zh.difference(&en).collect();
         let only_en: Vec<_> = en.difference(&zh).collect();
         assert!(

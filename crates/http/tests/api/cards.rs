@@ -12,6 +12,8 @@ crate::both_backends!(
     prepaid_policy_and_self_top_up,
     concurrent_spends_never_overdraw,
     corporate_pool_and_charge_account,
+    merging_organizations_moves_their_money,
+    concurrent_adjustments_keep_the_daily_limit,
 );
 
 async fn member_card(t: &TestApp, phone: &str) -> (String, String) {
@@ -657,22 +659,297 @@ async fn corporate_pool_and_charge_account(t: TestApp) {
         (s, e["error"]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("fee_tender"))
     );
-    // An organization that still owes on its charge account cannot be merged away.
-    let other = t
+    // Merging an organization that owes: see merging_organizations_moves_their_money.
+    // A person is not an organization.
+    let (s, _) = t.get(&format!("/customers/{a}/charge-account")).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    verify_clean(&t).await;
+}
+
+async fn credit_limit(t: &TestApp, org: &str, fen: i64) {
+    let (s, v) = t
+        .req(
+            reqwest::Method::PUT,
+            &format!("/customers/{org}/charge-account"),
+            Some(json!({"credit_limit": fen})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+async fn charge(t: &TestApp, org: &str, fen: i64) {
+    let (s, v) = t
+        .post(
+            &format!("/customers/{org}/charges"),
+            json!({"amount": fen, "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+/// (principal, bonus, points) of an organization's pool.
+async fn pool(t: &TestApp, org: &str) -> (i64, i64, i64) {
+    let (s, p) = t.get(&format!("/customers/{org}/pool")).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    (
+        p["principal"].as_i64().unwrap(),
+        p["bonus"].as_i64().unwrap(),
+        p["points"].as_i64().unwrap(),
+    )
+}
+
+/// (credit limit, owed) of an organization's charge account.
+async fn charge_account(t: &TestApp, org: &str) -> (i64, i64) {
+    let (s, a) = t.get(&format!("/customers/{org}/charge-account")).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    (
+        a["credit_limit"].as_i64().unwrap(),
+        a["owed"].as_i64().unwrap(),
+    )
+}
+
+/// The lots of a card's points as (earned_on, expires_on, remaining), sorted.
+async fn lots(t: &TestApp, card: &str) -> Vec<(Value, Value, Value)> {
+    let (s, v) = t.get(&format!("/cards/{card}/points")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut l: Vec<(Value, Value, Value)> = v["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["remaining"].as_i64() != Some(0))
+        .map(|l| {
+            (
+                l["earned_on"].clone(),
+                l["expires_on"].clone(),
+                l["remaining"].clone(),
+            )
+        })
+        .collect();
+    l.sort_by_key(|x| x.0.to_string() + &x.1.to_string());
+    l
+}
+
+async fn merging_organizations_moves_their_money(t: TestApp) {
+    let keep = t
+        .customer(json!({"name": "浦江资本", "customer_type": "organization"}))
+        .await;
+    let dup = t
         .customer(json!({"name": "浦江资本有限公司", "customer_type": "organization"}))
         .await;
+    let staff = t
+        .customer(json!({"name": "员工丙", "phone": "13900000003", "organization_id": dup}))
+        .await;
+    let (s, c) = t
+        .post(
+            "/cards",
+            json!({"customer_id": staff, "pin": "333333", "pool_to_org": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let card = c["id"].as_str().unwrap().to_string();
+    // The duplicate's pool: money through the employee's card, points by hand (a lot).
+    top_up(&t, &card, 100_000).await;
+    let (s, v) = t
+        .post(
+            &format!("/cards/{card}/adjustments"),
+            json!({"balance": "points", "amount": 300, "reason": "开户赠送", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(pool(&t, &dup).await, (100_000, 15_000, 300));
+    let dup_lots = lots(&t, &card).await;
+    assert_eq!(dup_lots.len(), 1, "{dup_lots:?}");
+    assert!(!dup_lots[0].1.is_null(), "the lot expires: {dup_lots:?}");
+    // Both owe on their charge accounts; the survivor's limit has too little room.
+    credit_limit(&t, &dup, 500_000).await;
+    charge(&t, &dup, 300_000).await;
+    credit_limit(&t, &keep, 250_000).await;
+    charge(&t, &keep, 100_000).await;
+    let merge_path = format!("/customers/{keep}/merge");
+    let merge = || t.post(&merge_path, json!({"duplicate_id": dup}));
+    let (s, e) = merge().await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("survivor_credit_limit_exceeded")),
+        "{e}"
+    );
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2500.00") && message.contains("浦江资本"),
+        "names the limit: {message}"
+    );
+    assert_eq!(
+        pool(&t, &dup).await,
+        (100_000, 15_000, 300),
+        "nothing moved"
+    );
+    assert_eq!(charge_account(&t, &dup).await, (500_000, 300_000));
+    // With room: the pool and the debt move; the survivor keeps its own limit. Two
+    // submissions at once move the money once.
+    credit_limit(&t, &keep, 600_000).await;
+    let ((s1, v1), (s2, v2)) = tokio::join!(merge(), merge());
+    assert!(
+        (s1 == StatusCode::OK) != (s2 == StatusCode::OK),
+        "one merge wins: {s1} {v1} / {s2} {v2}"
+    );
+    assert_eq!(pool(&t, &keep).await, (100_000, 15_000, 300));
+    assert_eq!(charge_account(&t, &keep).await, (600_000, 400_000));
+    let (_, d) = t.get(&format!("/customers/{dup}")).await;
+    assert_eq!(d["merged_into"], keep.as_str());
+    let dup_ids: Vec<uuid::Uuid> = [
+        patron_domain::ledger::AccountKind::OrgPrincipal,
+        patron_domain::ledger::AccountKind::OrgBonus,
+        patron_domain::ledger::AccountKind::OrgPoints,
+        patron_domain::ledger::AccountKind::Charge,
+    ]
+    .into_iter()
+    .map(|k| {
+        patron_domain::ledger::AccountKey::customer(k, dup.parse().unwrap()).account_id(t.tenant_id)
+    })
+    .collect();
+    let left = t.app.storage.accounts(t.tenant_id, &dup_ids).await.unwrap();
+    assert!(left.iter().all(|a| a.balance == 0), "{left:?}");
+    // The employee moved to the survivor, and the card spends from its pool; the points
+    // came over in their lot, with its dates.
+    let (_, e) = t.get(&format!("/customers/{staff}")).await;
+    assert_eq!(e["organization_id"], keep.as_str());
+    assert_eq!(lots(&t, &card).await, dup_lots);
+    let (s, v) = t
+        .post(
+            &format!("/cards/{card}/spends"),
+            json!({"amount": 1_000, "pin": "333333", "idempotency_key": key()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let kept = pool(&t, &keep).await;
+    assert_eq!(kept.0 + kept.1, 114_000);
+    // The move is one ledger transaction on the survivor's timeline, and not reversible.
+    let (_, tl) = t.get(&format!("/customers/{keep}/timeline?limit=50")).await;
+    let moved = tl
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "customer_merge")
+        .unwrap_or_else(|| panic!("{tl}"));
+    let txn = moved["data"]["txn_id"].as_str().unwrap();
     let (s, e) = t
         .post(
-            &format!("/customers/{other}/merge"),
-            json!({"duplicate_id": org}),
+            &format!("/transactions/{txn}/reversal"),
+            json!({"reason": "撤销", "idempotency_key": key()}),
         )
         .await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("duplicate_holds_balances"))
+        (StatusCode::CONFLICT, Some("not_reversible")),
+        "{e}"
     );
-    // A person is not an organization.
-    let (s, _) = t.get(&format!("/customers/{a}/charge-account")).await;
-    assert_eq!(s, StatusCode::CONFLICT);
+    // A survivor without a charge account takes the duplicate's, limit included.
+    let third = t
+        .customer(json!({"name": "浦江控股", "customer_type": "organization"}))
+        .await;
+    let (s, v) = t
+        .post(
+            &format!("/customers/{third}/merge"),
+            json!({"duplicate_id": keep}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(charge_account(&t, &third).await, (600_000, 400_000));
+    assert_eq!(pool(&t, &third).await, kept);
+    // A duplicate that holds only a limit hands it over too.
+    let fourth = t
+        .customer(json!({"name": "浦江控股集团", "customer_type": "organization"}))
+        .await;
+    let fifth = t
+        .customer(json!({"name": "浦江集团", "customer_type": "organization"}))
+        .await;
+    credit_limit(&t, &fifth, 70_000).await;
+    let (s, v) = t
+        .post(
+            &format!("/customers/{fourth}/merge"),
+            json!({"duplicate_id": fifth}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(charge_account(&t, &fourth).await, (70_000, 0));
+    // Money of an organization does not go to a person.
+    let person = t
+        .customer(json!({"name": "浦江", "phone": "13900000004"}))
+        .await;
+    let (s, e) = t
+        .post(
+            &format!("/customers/{person}/merge"),
+            json!({"duplicate_id": third}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("survivor_not_an_organization")),
+        "{e}"
+    );
+    verify_clean(&t).await;
+}
+
+async fn concurrent_adjustments_keep_the_daily_limit(t: TestApp) {
+    // A manager: ¥500 at a time, ¥2,000 a day without approval.
+    let (_, stores) = t.get("/stores").await;
+    let main = stores
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["code"] == "main")
+        .unwrap()["id"]
+        .clone();
+    let (s, v) = t
+        .post(
+            "/staff",
+            json!({"username": "mgr", "display_name": "店长", "password": "staff password 1",
+                   "role": "manager", "store_id": main}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = t
+        .post(
+            "/auth/login",
+            json!({"tenant": "t1", "username": "mgr", "password": "staff password 1", "store": "main"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mgr = v["token"].as_str().unwrap().to_string();
+    let (_, card) = member_card(&t, "13800000099").await;
+    // Ten at once, each within the per-adjustment limit: only four fit in the day.
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        let (client, base, auth, card) =
+            (t.client.clone(), t.base.clone(), mgr.clone(), card.clone());
+        handles.push(tokio::spawn(async move {
+            crate::support::decode(
+                client
+                    .post(format!("{base}/cards/{card}/adjustments"))
+                    .bearer_auth(auth)
+                    .json(&json!({"balance": "bonus", "amount": 50_000, "reason": "补偿", "idempotency_key": key()}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        let (s, v) = h.await.unwrap();
+        if s == StatusCode::OK {
+            ok += 1;
+        } else {
+            assert_eq!(
+                (s, v["error"]["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("approval_required")),
+                "{v}"
+            );
+        }
+    }
+    assert_eq!(ok, 4);
+    let (_, c) = t.get(&format!("/cards/{card}")).await;
+    assert_eq!(c["balances"]["bonus"], 200_000);
     verify_clean(&t).await;
 }

@@ -5,11 +5,14 @@ mod analytics;
 mod cards;
 mod checkout;
 mod coupons;
+mod hostile;
 mod loyalty;
 mod menu;
 mod permissions;
+mod reliability;
 mod settlement;
 mod support;
+mod till_web;
 mod web_customers;
 
 use reqwest::{Method, StatusCode};

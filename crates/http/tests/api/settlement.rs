@@ -11,6 +11,7 @@ crate::both_backends!(
     daily_figures_add_up,
     closing_locks_the_day,
     inter_store_statement_nets,
+    closing_waits_for_postings_in_flight,
 );
 
 fn key() -> String {
@@ -732,5 +733,85 @@ async fn inter_store_statement_nets(t: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    verify_clean(&t).await;
+}
+
+/// Top-ups race a close of their day: every top-up that was answered OK is in the signed
+/// report, every other one was refused as `day_closed`, and recomputing the day after the
+/// fact (reopened) finds exactly the signed figures: nothing committed into it after it.
+async fn closing_waits_for_postings_in_flight(t: TestApp) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let first = card(&t, "13500000020").await;
+    top_up_as(&t, &t.token, &first, 1_000, "cash").await;
+    let (_, r) = t.get("/settlement/daily").await;
+    let date = r["business_date"].as_str().unwrap().to_string();
+    let posted = Arc::new(AtomicI64::new(0));
+    let mut tills = Vec::new();
+    for i in 0..8 {
+        let c = card(&t, &format!("135000001{i:02}")).await;
+        let (client, base, auth, posted) = (
+            t.client.clone(),
+            t.base.clone(),
+            t.token.clone(),
+            posted.clone(),
+        );
+        tills.push(tokio::spawn(async move {
+            // Until the close refuses them.
+            loop {
+                let (s, v) = crate::support::decode(
+                    client
+                        .post(format!("{base}/cards/{c}/top-ups"))
+                        .bearer_auth(&auth)
+                        .json(&json!({"amount": 100, "tender": "cash", "idempotency_key": key()}))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                if s == StatusCode::OK {
+                    posted.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    assert_eq!(
+                        (s, v["error"]["code"].as_str()),
+                        (StatusCode::CONFLICT, Some("day_closed")),
+                        "{v}"
+                    );
+                    return;
+                }
+            }
+        }));
+    }
+    // The close lands while the tills are busy.
+    while posted.load(Ordering::SeqCst) < 16 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (s, snap) = t
+        .post(&format!("/settlement/days/main/{date}/close"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{snap}");
+    for till in tills {
+        till.await.unwrap();
+    }
+    let n = posted.load(Ordering::SeqCst);
+    eprintln!("DEBUG posted {n}");
+    assert_eq!(fen(&snap["top_ups"]["count"]), 1 + n, "{snap}");
+    assert_eq!(fen(&snap["top_ups"]["principal"]), 1_000 + 100 * n);
+    let (_, signed) = t.get("/settlement/daily").await;
+    assert_eq!(signed["source"], "snapshot");
+    assert_eq!(signed["top_ups"], snap["top_ups"]);
+    // Recomputed from the ledger now: the same day, the same figures.
+    let (s, d) = t
+        .post(
+            &format!("/settlement/days/main/{date}/reopen"),
+            json!({"reason": "核对"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let (_, live) = t.get("/settlement/daily").await;
+    assert_eq!(live["source"], "live");
+    for figure in ["top_ups", "tenders", "money_in", "cash", "ledger"] {
+        assert_eq!(live[figure], snap[figure], "{figure}");
+    }
     verify_clean(&t).await;
 }

@@ -78,3 +78,5 @@ err-card_locked = Too many wrong PINs; the card is locked for a while
 err-insufficient_balance = Not enough balance
 err-day_closed = That business day is closed; nothing more can be posted to it
 err-invalid_phone = Not a valid mobile number
+err-invalid_characters = The text holds invisible control characters; remove them and try again
+err-body_too_large = The form is too large

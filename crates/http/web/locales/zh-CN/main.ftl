@@ -78,3 +78,5 @@ err-card_locked = 密码错误次数过多，卡已暂时锁定
 err-insufficient_balance = 余额不足
 err-day_closed = 该营业日已日结，不能再记账
 err-invalid_phone = 手机号格式不对
+err-invalid_characters = 内容里有不可见的控制字符，请删掉后重试
+err-body_too_large = 提交的内容太大
