@@ -9,8 +9,8 @@
 //!
 //! Closing a day snapshots its report and locks the ledger for the day's instants: a
 //! posting of the store into it is refused with `day_closed` (409). Only the owner can
-//! reopen it. The close and the ledger's posts at the store serialise on the store's row
-//! (posts lock it shared, the close exclusively; SQLite's single writer runs them in
+//! reopen it. The close and the ledger's posts at the store serialise on the store's day
+//! lock (posts take it shared, the close exclusively; SQLite's single writer runs them in
 //! turn): a close waits for the posts in flight, so the report taken again right after
 //! the close commits is final, and nothing posts into the day after it.
 //!

@@ -202,6 +202,15 @@ impl TryFrom<CheckoutRow> for crate::ledger::CheckoutRecord {
     }
 }
 
+/// The key of a store's day lock on PostgreSQL: posts at the store take it shared, closing
+/// one of its days exclusively. An advisory lock rather than a row lock because its queue
+/// is fair: with a close waiting, new posts queue behind it instead of overtaking it
+/// (share row locks would let a busy store's tills starve the close).
+pub(crate) fn store_day_lock(store: StoreId) -> i64 {
+    let b = store.0.as_u128();
+    ((b >> 64) as u64 ^ b as u64) as i64
+}
+
 /// Microseconds since the epoch: the timestamp form the hash covers.
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -629,15 +638,14 @@ macro_rules! impl_ledger_storage {
                 }
                 // A closed business day of the store takes no postings (settlement.rs).
                 if let Some(store) = txn.store_id {
-                    // On PostgreSQL, posts share-lock the store's row and a close locks it
-                    // exclusively (`close_business_day`): a close waits for the posts in
+                    // On PostgreSQL, posts take the store's day lock shared and a close takes
+                    // it exclusively (`close_business_day`): a close waits for the posts in
                     // flight, and a post that waited for a close sees the day closed below
                     // (its next statement reads after the close's commit). SQLite's single
                     // writer connection runs the two one after the other already.
                     if <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres {
-                        sqlx::query("SELECT 1 FROM stores WHERE tenant_id = $1 AND id = $2 FOR SHARE")
-                            .bind(t)
-                            .bind(store.0)
+                        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                            .bind($crate::ledger_shared::store_day_lock(store))
                             .execute(&mut *tx)
                             .await?;
                     }

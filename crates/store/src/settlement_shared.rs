@@ -311,13 +311,12 @@ macro_rules! impl_settlement_storage {
 
             async fn close_business_day(&self, d: &BusinessDayRecord) -> Result<BusinessDayRecord> {
                 let mut tx = self.writer().begin().await?;
-                // Posts at the store hold its row FOR SHARE (`LedgerStore::post`): this waits
-                // for those in flight, and later ones wait for this commit, then see the day
-                // closed. FOR NO KEY UPDATE leaves foreign-key checks on the store alone.
+                // Posts at the store hold its day lock shared (`LedgerStore::post`): this
+                // waits for those in flight, and later ones wait for this commit, then see
+                // the day closed.
                 if <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres {
-                    sqlx::query("SELECT 1 FROM stores WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
-                        .bind(d.tenant_id.0)
-                        .bind(d.store_id.0)
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind($crate::ledger_shared::store_day_lock(d.store_id))
                         .execute(&mut *tx)
                         .await?;
                 }

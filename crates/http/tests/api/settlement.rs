@@ -794,7 +794,6 @@ async fn closing_waits_for_postings_in_flight(t: TestApp) {
         till.await.unwrap();
     }
     let n = posted.load(Ordering::SeqCst);
-    eprintln!("DEBUG posted {n}");
     assert_eq!(fen(&snap["top_ups"]["count"]), 1 + n, "{snap}");
     assert_eq!(fen(&snap["top_ups"]["principal"]), 1_000 + 100 * n);
     let (_, signed) = t.get("/settlement/daily").await;
