@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -235,7 +235,7 @@ fn next_request(
 ) -> (&'static str, String, Value) {
     let card = &cards[rng.random_range(0..cards.len())];
     let key = uuid::Uuid::now_v7().to_string();
-    if rng.random_range(0..10) < 6 {
+    if rng.random_range(0..10) < 7 {
         let mut lines = vec![json!({"item_id": items[rng.random_range(0..2)], "quantity": 1})];
         if rng.random_bool(0.5) {
             lines.push(json!({"item_id": items[2], "quantity": rng.random_range(1..5)}));
@@ -249,7 +249,7 @@ fn next_request(
         ("checkout", "/checkouts".into(), body)
     } else {
         let tender = ["cash", "wechat", "alipay"][rng.random_range(0..3)];
-        let body = json!({"amount": 10_000 * rng.random_range(1..6), "tender": tender,
+        let body = json!({"amount": 5_000 * rng.random_range(1..4), "tender": tender,
                           "idempotency_key": key});
         ("top_up", format!("/cards/{card}/top-ups"), body)
     }
@@ -286,6 +286,8 @@ fn crash_run(dir: &Path, db: &str) {
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<Vec<Request>>> = Arc::default();
     let faults: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Answers received (2xx or refusals): kills wait for traffic, not for a time.
+    let answered = Arc::new(AtomicUsize::new(0));
     let client = reqwest::Client::new();
     let tills: Vec<_> = (0..TILLS)
         .map(|i| {
@@ -295,6 +297,7 @@ fn crash_run(dir: &Path, db: &str) {
                 token: token.clone(),
             };
             let (stop, log, faults) = (stop.clone(), log.clone(), faults.clone());
+            let answered = answered.clone();
             let (cards, items) = (cards.clone(), items.clone());
             let mut rng = StdRng::seed_from_u64(seed.wrapping_add(1 + i as u64));
             rt.spawn(async move {
@@ -311,6 +314,9 @@ fn crash_run(dir: &Path, db: &str) {
                     }
                     let outcome = outcome(kind, &r);
                     let lost = matches!(outcome, Outcome::Lost(_));
+                    if !lost {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
                     log.lock().unwrap().push(Request {
                         kind,
                         path,
@@ -326,10 +332,21 @@ fn crash_run(dir: &Path, db: &str) {
             })
         })
         .collect();
-    // Kill at random moments under load; restart on the same database, except after the
-    // last kill (the books are read with the server down, then it is started for retries).
+    // Kill at random moments under load: after a random number of answers since the start
+    // (so each server life sees traffic however slow the machine), then a random delay.
+    // Restart on the same database, except after the last kill (the books are read with
+    // the server down, then it is started for the retries).
     for k in 1..=kills {
-        std::thread::sleep(Duration::from_millis(rng.random_range(200..1_500)));
+        let until = answered.load(Ordering::SeqCst) + rng.random_range(5..40);
+        let waited = std::time::Instant::now();
+        while answered.load(Ordering::SeqCst) < until {
+            assert!(
+                waited.elapsed() < Duration::from_secs(300),
+                "the server answers nothing"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..200)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         if k < kills {
