@@ -211,22 +211,20 @@ pub fn request_token(parts: &Parts) -> Option<(String, TokenSource)> {
     {
         return Some((t.trim().to_string(), TokenSource::Bearer));
     }
-    cookie(parts, SESSION_COOKIE).map(|t| (t, TokenSource::Cookie))
+    cookie(&parts.headers, SESSION_COOKIE).map(|t| (t, TokenSource::Cookie))
 }
 
-fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    let cookies = parts.headers.get_all(axum::http::header::COOKIE);
-    for header in cookies {
-        let Ok(s) = header.to_str() else { continue };
-        for pair in s.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-            {
-                return Some(v.to_string());
-            }
-        }
-    }
-    None
+/// A cookie's value from the request headers (the session cookie here; the language
+/// and device cookies for the web pages).
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|s| s.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
 }
 
 /// CSRF protection for cookie sessions: an unsafe method must echo the session's CSRF

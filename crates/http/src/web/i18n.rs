@@ -147,17 +147,7 @@ fn parse_q(s: &str) -> u16 {
     (int * 1000 + f.parse::<u16>().unwrap_or(0)).min(1000)
 }
 
-/// A cookie's value from the request headers.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
+pub use crate::extract::cookie;
 
 /// Money as people read it: ¥1,234.56 (two decimals, thousands grouped; -¥12.00).
 pub fn money(m: Money) -> String {

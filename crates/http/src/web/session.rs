@@ -127,8 +127,8 @@ pub async fn login(
     Ok(res)
 }
 
-pub async fn logout(web: Web, headers: HeaderMap) -> WebResult<Response> {
-    if let Some((token, _)) = crate::extract::request_token(&axum_parts(&headers)) {
+pub async fn logout(web: Web, parts: axum::http::request::Parts) -> WebResult<Response> {
+    if let Some((token, _)) = crate::extract::request_token(&parts) {
         web.app.logout(&token).await?;
     }
     let mut res = see_other("/login", web.htmx);
@@ -142,13 +142,6 @@ pub async fn logout(web: Web, headers: HeaderMap) -> WebResult<Response> {
         HeaderValue::from_static("patron_csrf=; SameSite=Strict; Path=/; Max-Age=0"),
     );
     Ok(res)
-}
-
-/// Request parts holding only these headers (for the token helpers).
-fn axum_parts(headers: &HeaderMap) -> axum::http::request::Parts {
-    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
-    parts.headers = headers.clone();
-    parts
 }
 
 /// `GET /lang/en?next=/customers`: remember the language, go back.
