@@ -97,6 +97,10 @@ pub struct LedgerReceipt {
     /// True when this answers a repeated request (same idempotency key): nothing new was done.
     pub replayed: bool,
     pub created_at: DateTime<Utc>,
+    /// The receipt number a bill took when it was posted just now, so the checkout
+    /// builds its receipt without reading the bill back (not part of the answer).
+    #[serde(skip)]
+    pub(crate) checkout_number: Option<String>,
 }
 
 /// Issue a card.
@@ -949,7 +953,10 @@ impl App {
             .post(&txn, &changes, &specs, event.as_ref())
             .await
         {
-            Ok(PostOutcome::Posted { entries }) => {
+            Ok(PostOutcome::Posted {
+                entries,
+                checkout_number,
+            }) => {
                 // Touched balances come from the entries themselves (exact even when
                 // other tills posted in between); untouched ones from the earlier read.
                 let (mut before, mut after) = (before.clone(), before);
@@ -987,6 +994,7 @@ impl App {
                     details,
                     replayed: false,
                     created_at: txn.created_at,
+                    checkout_number,
                 })
             }
             Ok(PostOutcome::Replayed { txn }) => self.replay(actor, *txn, keys).await,
@@ -1099,6 +1107,7 @@ impl App {
             details: txn.data,
             replayed: true,
             created_at: txn.created_at,
+            checkout_number: None,
         })
     }
 
@@ -1872,6 +1881,7 @@ impl App {
                 details,
                 replayed: false,
                 created_at: txn.created_at,
+                checkout_number: None,
             }),
             PostOutcome::Replayed { txn } => self.replay(actor, *txn, None).await,
         }

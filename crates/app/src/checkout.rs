@@ -281,11 +281,12 @@ impl App {
     async fn prepare(&self, actor: &Actor, req: &CheckoutRequest) -> Result<Prepared, AppError> {
         let store_id = at_store(actor, "checkouts")?;
         let store = self
-            .storage
-            .list_stores(actor.tenant_id)
+            .directory(actor.tenant_id, Some(store_id))
             .await?
-            .into_iter()
+            .stores
+            .iter()
             .find(|s| s.id == store_id)
+            .cloned()
             .ok_or(AppError::NotFound { entity: "store" })?;
         let settings = self.settings(actor).await?;
         if req.lines.is_empty() {
@@ -461,8 +462,7 @@ impl App {
         let mut coupons = Vec::new();
         let mut offers = Vec::new();
         for (i, code) in req.coupons.iter().enumerate() {
-            let view = self.coupon_by_code(actor, code).await?;
-            let c = view.coupon.clone();
+            let c = self.find_coupon(actor, code).await?;
             let t = self.coupon_template(actor, c.template_id).await?;
             let ctx = RedeemContext {
                 at: local,
@@ -600,23 +600,12 @@ impl App {
                 &req.tenders,
             ),
         );
-        if let Some(txn) = self
-            .storage
-            .txn_by_key(actor.tenant_id, &req.idempotency_key)
-            .await?
-        {
-            if txn.request_hash != hash {
-                return Err(AppError::Conflict {
-                    code: "idempotency_key_reused",
-                    field: Some("idempotency_key"),
-                    message: "this idempotency key was already used for a different request".into(),
-                    existing: None,
-                });
-            }
-            return self.checkout_outcome(actor, txn.id, true).await;
-        }
+        // A retry is recognised by the ledger's unique key when it posts (and answered
+        // with the original receipt); a retry that can no longer be priced (its coupon is
+        // used, by itself) is recognised here, on the way out of the error, so the key
+        // costs no read on the way in.
         let mut attempt = 0;
-        loop {
+        let result = loop {
             attempt += 1;
             match self.checkout_once(actor, req, &hash).await {
                 // A concurrent spend moved the balance between the read and the post:
@@ -625,8 +614,36 @@ impl App {
                     code: "insufficient_balance",
                     ..
                 }) if attempt < 5 => continue,
-                other => return other,
+                other => break other,
             }
+        };
+        match result {
+            Err(e)
+                if !matches!(
+                    e,
+                    AppError::Conflict {
+                        code: "idempotency_key_reused",
+                        ..
+                    }
+                ) =>
+            {
+                match self
+                    .storage
+                    .txn_by_key(actor.tenant_id, &req.idempotency_key)
+                    .await?
+                {
+                    Some(txn) if txn.request_hash != hash => Err(AppError::Conflict {
+                        code: "idempotency_key_reused",
+                        field: Some("idempotency_key"),
+                        message: "this idempotency key was already used for a different request"
+                            .into(),
+                        existing: None,
+                    }),
+                    Some(txn) => self.checkout_outcome(actor, txn.id, true).await,
+                    None => Err(e),
+                }
+            }
+            other => other,
         }
     }
 
@@ -861,7 +878,7 @@ impl App {
                 })
                 .collect(),
         };
-        changes.push(LedgerChange::Checkout(Box::new(record)));
+        changes.push(LedgerChange::Checkout(Box::new(record.clone())));
         changes.append(&mut earn.changes);
         let memo = format!(
             "结账 {} 元 / checkout ¥{}",
@@ -873,6 +890,7 @@ impl App {
             "tenders": lines_out, "points_used": b.points_used, "coupons": b.coupons_applied,
             "earn": earn.summary,
         });
+        let earned = earn.summary.clone();
         let r = self
             .post_specs(
                 actor,
@@ -906,7 +924,37 @@ impl App {
             }
             other => other?,
         };
-        self.checkout_outcome(actor, ledger.txn_id, false).await
+        // Posted just now: the receipt comes from what was posted, without reading the
+        // bill back. A replay (a concurrent retry won) reads what was stored.
+        let Some(number) = ledger.checkout_number.clone().filter(|_| !ledger.replayed) else {
+            return self
+                .checkout_outcome(actor, ledger.txn_id, ledger.replayed)
+                .await;
+        };
+        let mut record = record;
+        record.id = ledger.txn_id;
+        record.number = number;
+        let receipt = self
+            .receipt_doc(
+                actor,
+                &record,
+                ReceiptTxn {
+                    kind: "checkout",
+                    created_at: ledger.created_at,
+                    reason: None,
+                    data: &ledger.details,
+                },
+                &ledger,
+                &earned,
+            )
+            .await?;
+        Ok(CheckoutOutcome {
+            checkout_id: record.id,
+            number: record.number,
+            ledger,
+            earned,
+            receipt,
+        })
     }
 
     /// The outcome of a checkout or its reversal, from what was stored.
@@ -958,7 +1006,20 @@ impl App {
         let earned: EarnSummary = self_earn(&original)
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let receipt = self.receipt_doc(actor, &c, &txn, &ledger, &earned).await?;
+        let receipt = self
+            .receipt_doc(
+                actor,
+                &c,
+                ReceiptTxn {
+                    kind: &txn.kind,
+                    created_at: txn.created_at,
+                    reason: txn.reason.as_deref(),
+                    data: &txn.data,
+                },
+                &ledger,
+                &earned,
+            )
+            .await?;
         Ok(CheckoutOutcome {
             checkout_id: c.id,
             number: c.number.clone(),
@@ -972,18 +1033,14 @@ impl App {
         &self,
         actor: &Actor,
         c: &CheckoutRecord,
-        txn: &patron_store::ledger::TxnRecord,
+        txn: ReceiptTxn<'_>,
         ledger: &LedgerReceipt,
         earned: &EarnSummary,
     ) -> Result<ReceiptDoc, AppError> {
         let settings = self.settings(actor).await?;
-        let tenant = self.storage.tenant(actor.tenant_id).await?;
-        let store = self
-            .storage
-            .list_stores(actor.tenant_id)
-            .await?
-            .into_iter()
-            .find(|s| s.id == c.store_id);
+        let directory = self.directory(actor.tenant_id, Some(c.store_id)).await?;
+        let tenant = directory.tenant.as_ref();
+        let store = directory.stores.iter().find(|s| s.id == c.store_id);
         let b: Breakdown = serde_json::from_value(c.breakdown.clone())
             .map_err(|e| AppError::Internal(format!("checkout breakdown: {e}")))?;
         let tenders: Vec<TenderLine> =
@@ -1024,7 +1081,7 @@ impl App {
         let points_touched =
             ledger.before.points != ledger.after.points || earned.points_earned > 0;
         let mut doc = ReceiptDoc {
-            title: tenant.map(|t| t.name).unwrap_or_default(),
+            title: tenant.map(|t| t.name.clone()).unwrap_or_default(),
             store_name: store.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
             store_address: store.as_ref().and_then(|s| s.address.clone()),
             store_phone: store.as_ref().and_then(|s| s.phone.clone()),
@@ -1105,7 +1162,7 @@ impl App {
                 vec![format!(
                     "原单 {} 已撤销：{}",
                     c.number,
-                    txn.reason.clone().unwrap_or_default()
+                    txn.reason.unwrap_or_default()
                 )]
             } else {
                 earned
@@ -1118,7 +1175,7 @@ impl App {
         };
         if txn.kind == "checkout_refund" {
             // A refund's receipt shows what was refunded, not the whole bill.
-            let d = &txn.data;
+            let d = txn.data;
             let m = |k: &str| Money::from_fen(d.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
             doc.kind = ReceiptKind::Refund;
             doc.cashier = actor.display_name.clone();
@@ -1161,7 +1218,7 @@ impl App {
             doc.notes = vec![format!(
                 "原单 {} 退款：{}",
                 c.number,
-                txn.reason.clone().unwrap_or_default()
+                txn.reason.unwrap_or_default()
             )];
         }
         Ok(doc)
@@ -1853,6 +1910,14 @@ pub struct CheckoutSummary {
     /// The reversal's transaction (and receipt) id, for a reversed bill.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub reversal_id: Option<uuid::Uuid>,
+}
+
+/// What a receipt shows of the transaction it prints.
+struct ReceiptTxn<'a> {
+    kind: &'a str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    reason: Option<&'a str>,
+    data: &'a serde_json::Value,
 }
 
 fn summary(c: &CheckoutRecord, reversal_id: Option<uuid::Uuid>) -> CheckoutSummary {

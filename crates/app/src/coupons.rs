@@ -775,7 +775,7 @@ impl App {
         Ok(view(c, &t))
     }
 
-    async fn find_coupon(&self, actor: &Actor, code: &str) -> Result<Coupon, AppError> {
+    pub(crate) async fn find_coupon(&self, actor: &Actor, code: &str) -> Result<Coupon, AppError> {
         let code = coupon::normalize_code(code).ok_or_else(not_found)?;
         self.storage
             .coupon_by_code(actor.tenant_id, &code)

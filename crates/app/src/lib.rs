@@ -48,6 +48,8 @@ pub struct App {
     pub pin_tokens: Arc<cards::PinTokens>,
     /// Tenant settings recently read (see [`App::settings`]).
     pub settings_cache: Arc<cards::SettingsCache>,
+    /// Tenant names and stores recently read (see `App::directory`).
+    pub directory_cache: Arc<org::DirectoryCache>,
 }
 
 impl App {
@@ -61,6 +63,7 @@ impl App {
             ip_throttle: Arc::new(Default::default()),
             pin_tokens: Arc::new(cards::PinTokens::default()),
             settings_cache: Arc::new(Default::default()),
+            directory_cache: Arc::new(Default::default()),
         }
     }
 }

@@ -256,11 +256,12 @@ pub struct AccountRecord {
 pub enum PostOutcome {
     Posted {
         entries: Vec<EntryRecord>,
+        /// The receipt number a bill took (`LedgerChange::Checkout`), so the till's
+        /// receipt needs no second read.
+        checkout_number: Option<String>,
     },
     /// The idempotency key was seen before with the same request: nothing was written.
-    Replayed {
-        txn: Box<TxnRecord>,
-    },
+    Replayed { txn: Box<TxnRecord> },
 }
 
 /// Result of one wrong or right PIN.

@@ -248,6 +248,145 @@ macro_rules! impl_ledger_storage {
 
         /// Moves points lots along with a transaction's points postings (see `LotRule`):
         /// withdrawals first (collecting what they took), then deposits.
+        /// Moves the balances of one group of accounts (all customer-side, or all the
+        /// store's), appending `(account, posting, balance after)` to `lines` in the
+        /// group's order. The statements themselves refuse to cross an account's floor, so
+        /// two concurrent spends cannot both pass a balance check made earlier.
+        ///
+        /// A group whose accounts are all distinct moves in one statement (on PostgreSQL an
+        /// upsert taking its rows in id order: one global lock order, no deadlocks); an
+        /// account missing from its answer (the floor refused, or on SQLite its first use)
+        /// and groups with an account twice (noted points entries) go one statement per
+        /// posting.
+        async fn apply_balances<'c, 'p>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            pg: bool,
+            group: &[(uuid::Uuid, &'p PostingSpec)],
+            lines: &mut Vec<(uuid::Uuid, &'p PostingSpec, i64)>,
+        ) -> Result<()> {
+            let t = txn.tenant_id.0;
+            let distinct = group.iter().map(|(id, _)| *id).collect::<std::collections::BTreeSet<_>>().len() == group.len();
+            let mut moved: std::collections::HashMap<uuid::Uuid, i64> = Default::default();
+            if distinct && group.len() >= 2 {
+                let mut b = if pg {
+                    // An upsert, row by row in id order: it creates an account on its first
+                    // use and waits for one another post is creating, so no row is ever
+                    // taken out of order (an UPDATE would skip a row created after its
+                    // snapshot, and taking it afterwards could deadlock).
+                    let mut b = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
+                         SELECT ",
+                    );
+                    b.push_bind(t);
+                    // The table's CHECK judges the row proposed for insertion even when it
+                    // conflicts: a spend from an existing account proposes no floor.
+                    b.push(
+                        ", v.id, v.kind, v.unit, v.card_id, v.customer_id, v.store_id, v.tender, v.d, \
+                         CASE WHEN v.floor IS NULL OR v.d >= v.floor THEN v.floor END, ",
+                    );
+                    b.push_bind(txn.created_at);
+                    b.push(" FROM (");
+                    b.push_values(group, |mut r, (id, p)| {
+                        r.push_bind(*id)
+                            .push_bind(p.key.kind.as_str())
+                            .push_bind(p.key.kind.unit().as_str())
+                            .push_bind(p.key.card.map(|x| x.0))
+                            .push_bind(p.key.customer.map(|x| x.0))
+                            .push_bind(p.key.store.map(|x| x.0))
+                            .push_bind(p.key.tender.map(|x| x.as_str()))
+                            .push_bind(p.amount)
+                            .push_bind(p.floor);
+                    });
+                    // A new account is never created below its floor (its first posting is
+                    // a spend): such a row is left out, and `apply_balance` refuses it.
+                    b.push(
+                        ") AS v (id, kind, unit, card_id, customer_id, store_id, tender, d, floor) \
+                         WHERE v.floor IS NULL OR v.d >= v.floor OR EXISTS (SELECT 1 FROM ledger_accounts x WHERE x.tenant_id = ",
+                    );
+                    b.push_bind(t);
+                    b.push(
+                        " AND x.id = v.id) ORDER BY v.id \
+                         ON CONFLICT (tenant_id, id) DO UPDATE SET balance = ledger_accounts.balance + excluded.balance \
+                         WHERE ledger_accounts.floor IS NULL OR ledger_accounts.balance + excluded.balance >= ledger_accounts.floor \
+                         RETURNING id, balance",
+                    );
+                    b
+                } else {
+                    // SQLite names the columns of VALUES column1, column2.
+                    let mut b = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE ledger_accounts SET balance = balance + v.d FROM (SELECT column1 AS id, column2 AS d FROM (",
+                    );
+                    b.push_values(group, |mut r, (id, p)| {
+                        r.push_bind(*id).push_bind(p.amount);
+                    });
+                    b.push(")) AS v WHERE ledger_accounts.tenant_id = ");
+                    b.push_bind(t);
+                    b.push(
+                        " AND ledger_accounts.id = v.id AND (ledger_accounts.floor IS NULL OR ledger_accounts.balance + v.d >= ledger_accounts.floor) \
+                         RETURNING ledger_accounts.id, ledger_accounts.balance",
+                    );
+                    b
+                };
+                let rows: Vec<(uuid::Uuid, i64)> = b.build_query_as().fetch_all(&mut **tx).await?;
+                moved.extend(rows);
+            }
+            for (id, p) in group {
+                let balance_after = match moved.get(id) {
+                    Some(b) => *b,
+                    None => apply_balance(tx, txn, *id, p).await?,
+                };
+                lines.push((*id, *p, balance_after));
+            }
+            Ok(())
+        }
+
+        /// One posting's balance change (see `apply_balances`), creating the account on
+        /// its first use.
+        async fn apply_balance<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            id: uuid::Uuid,
+            p: &PostingSpec,
+        ) -> Result<i64> {
+            let t = txn.tenant_id.0;
+            let update = || {
+                sqlx::query_scalar::<_, i64>(
+                    "UPDATE ledger_accounts SET balance = balance + $3 WHERE tenant_id = $1 AND id = $2 \
+                     AND (floor IS NULL OR balance + $3 >= floor) RETURNING balance",
+                )
+                .bind(t)
+                .bind(id)
+                .bind(p.amount)
+            };
+            let mut row: Option<i64> = update().fetch_optional(&mut **tx).await?;
+            if row.is_none() && p.floor.is_none_or(|f| p.amount >= f) {
+                // First use of this account (or the floor refused): create it.
+                row = sqlx::query_scalar(
+                    "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING balance",
+                )
+                .bind(t)
+                .bind(id)
+                .bind(p.key.kind.as_str())
+                .bind(p.key.kind.unit().as_str())
+                .bind(p.key.card.map(|x| x.0))
+                .bind(p.key.customer.map(|x| x.0))
+                .bind(p.key.store.map(|x| x.0))
+                .bind(p.key.tender.map(|x| x.as_str()))
+                .bind(p.amount)
+                .bind(p.floor)
+                .bind(txn.created_at)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if row.is_none() {
+                    // Created concurrently by another post: apply the change to it.
+                    row = update().fetch_optional(&mut **tx).await?;
+                }
+            }
+            row.ok_or(StoreError::Insufficient { account: id })
+        }
+
         async fn apply_lots<'c>(
             tx: &mut sqlx::Transaction<'c, $db>,
             txn: &TxnRecord,
@@ -327,6 +466,8 @@ macro_rules! impl_ledger_storage {
                 }
             }
             let mut lot_no = 0;
+            // Lots created here start full: no move of theirs needs an update.
+            let mut fresh: std::collections::BTreeSet<uuid::Uuid> = Default::default();
             for (account, p, _) in lines.iter().filter(|(_, p, _)| is_lotted(p) && p.amount > 0) {
                 let mut left = p.amount;
                 let mut new_lots: Vec<(chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = Vec::new();
@@ -369,7 +510,7 @@ macro_rules! impl_ledger_storage {
                     let id = uuid::Uuid::new_v5(&txn.id, format!("points-lot-{lot_no}").as_bytes());
                     sqlx::query(
                         "INSERT INTO points_lots (tenant_id, id, account_id, txn_id, earned_on, expires_on, points, remaining, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
                     )
                     .bind(t)
                     .bind(id)
@@ -382,12 +523,11 @@ macro_rules! impl_ledger_storage {
                     .execute(&mut **tx)
                     .await?;
                     moves.insert(id, pts);
+                    fresh.insert(id);
                 }
             }
-            for (lot, x) in moves {
-                if x == 0 {
-                    continue;
-                }
+            moves.retain(|_, x| *x != 0);
+            for (&lot, &x) in moves.iter().filter(|(lot, _)| !fresh.contains(*lot)) {
                 let r = sqlx::query(
                     "UPDATE points_lots SET remaining = remaining + $3 WHERE tenant_id = $1 AND id = $2 \
                      AND remaining + $3 >= 0 AND remaining + $3 <= points",
@@ -400,15 +540,118 @@ macro_rules! impl_ledger_storage {
                 if r.rows_affected() != 1 {
                     return Err(StoreError::Corrupt(format!("points lot {lot} cannot move by {x}")));
                 }
-                sqlx::query("INSERT INTO points_lot_moves (tenant_id, txn_id, lot_id, points) VALUES ($1, $2, $3, $4)")
-                    .bind(t)
-                    .bind(txn.id)
-                    .bind(lot)
-                    .bind(x)
-                    .execute(&mut **tx)
-                    .await?;
+            }
+            if !moves.is_empty() {
+                let mut b = sqlx::QueryBuilder::<$db>::new("INSERT INTO points_lot_moves (tenant_id, txn_id, lot_id, points) ");
+                b.push_values(&moves, |mut r, (lot, x)| {
+                    r.push_bind(t).push_bind(txn.id).push_bind(*lot).push_bind(*x);
+                });
+                b.build().execute(&mut **tx).await?;
             }
             Ok(())
+        }
+
+        /// The receipt number a bill takes: counted per store and business day.
+        fn receipt_number(c: &$crate::ledger::CheckoutRecord, n: i64) -> String {
+            format!("{}{:04}", receipt_prefix(c), n)
+        }
+
+        fn receipt_prefix(c: &$crate::ledger::CheckoutRecord) -> String {
+            format!("{}-{}-", c.store_code, c.business_date.format("%Y%m%d"))
+        }
+
+        /// Stores a bill and its lines under `number`.
+        async fn insert_checkout<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            c: &$crate::ledger::CheckoutRecord,
+            number: &str,
+        ) -> Result<()> {
+            let t = txn.tenant_id.0;
+            sqlx::query(
+                "INSERT INTO checkouts (tenant_id, id, store_id, staff_id, customer_id, card_id, number, business_date, created_at, \
+                 party_size, table_label, gross, discount, amount_due, breakdown, tenders, receipt, status, refunded) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(t)
+            .bind(txn.id)
+            .bind(c.store_id.0)
+            .bind(c.staff_id.0)
+            .bind(c.customer_id.map(|x| x.0))
+            .bind(c.card_id.map(|x| x.0))
+            .bind(number)
+            .bind(c.business_date)
+            .bind(txn.created_at)
+            .bind(c.party_size)
+            .bind(&c.table_label)
+            .bind(c.gross)
+            .bind(c.discount)
+            .bind(c.amount_due)
+            .bind(c.breakdown.to_string())
+            .bind(c.tenders.to_string())
+            .bind(c.receipt.to_string())
+            .bind(&c.status)
+            .bind(c.refunded)
+            .execute(&mut **tx)
+            .await?;
+            if !c.lines.is_empty() {
+                let mut b = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO checkout_lines (tenant_id, checkout_id, line_no, item_id, name, quantity, unit_price, gross, net) ",
+                );
+                b.push_values(&c.lines, |mut r, l| {
+                    r.push_bind(t)
+                        .push_bind(txn.id)
+                        .push_bind(l.line_no)
+                        .push_bind(l.item_id.map(|x| x.0))
+                        .push_bind(l.name.clone())
+                        .push_bind(l.quantity)
+                        .push_bind(l.unit_price)
+                        .push_bind(l.gross)
+                        .push_bind(l.net);
+                });
+                b.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Takes the bill's receipt number from its store's counter, which every till of
+        /// the store needs: called last, just before the chain head. PostgreSQL stores the
+        /// bill before (under its transaction id) and numbers it here in one statement;
+        /// SQLite (one writer, no data-modifying CTEs) stores it here.
+        async fn number_checkout<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            txn: &TxnRecord,
+            c: &$crate::ledger::CheckoutRecord,
+            pg: bool,
+        ) -> Result<String> {
+            let t = txn.tenant_id.0;
+            if pg {
+                return Ok(sqlx::query_scalar(
+                    "WITH n AS (INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
+                     ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n) \
+                     UPDATE checkouts SET number = $5 || CASE WHEN n.n < 10000 THEN lpad(n.n::text, 4, '0') ELSE n.n::text END \
+                     FROM n WHERE tenant_id = $1 AND id = $4 RETURNING number",
+                )
+                .bind(t)
+                .bind(c.store_id.0)
+                .bind(c.business_date)
+                .bind(txn.id)
+                .bind(receipt_prefix(c))
+                .fetch_one(&mut **tx)
+                .await?);
+            }
+            let n: i64 = sqlx::query_scalar(
+                "INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n",
+            )
+            .bind(t)
+            .bind(c.store_id.0)
+            .bind(c.business_date)
+            .fetch_one(&mut **tx)
+            .await?;
+            let number = receipt_number(c, n);
+            insert_checkout(tx, txn, c, &number).await?;
+            Ok(number)
         }
 
         async fn apply_checkout_change<'c>(
@@ -418,62 +661,6 @@ macro_rules! impl_ledger_storage {
         ) -> Result<()> {
             let t = txn.tenant_id.0;
             match change {
-                LedgerChange::Checkout(c) => {
-                    // Receipt numbers count per store and business day.
-                    let n: i64 = sqlx::query_scalar(
-                        "INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
-                         ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n",
-                    )
-                    .bind(t)
-                    .bind(c.store_id.0)
-                    .bind(c.business_date)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    let number = format!("{}-{}-{:04}", c.store_code, c.business_date.format("%Y%m%d"), n);
-                    sqlx::query(
-                        "INSERT INTO checkouts (tenant_id, id, store_id, staff_id, customer_id, card_id, number, business_date, created_at, \
-                         party_size, table_label, gross, discount, amount_due, breakdown, tenders, receipt, status, refunded) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-                    )
-                    .bind(t)
-                    .bind(txn.id)
-                    .bind(c.store_id.0)
-                    .bind(c.staff_id.0)
-                    .bind(c.customer_id.map(|x| x.0))
-                    .bind(c.card_id.map(|x| x.0))
-                    .bind(&number)
-                    .bind(c.business_date)
-                    .bind(txn.created_at)
-                    .bind(c.party_size)
-                    .bind(&c.table_label)
-                    .bind(c.gross)
-                    .bind(c.discount)
-                    .bind(c.amount_due)
-                    .bind(c.breakdown.to_string())
-                    .bind(c.tenders.to_string())
-                    .bind(c.receipt.to_string())
-                    .bind(&c.status)
-                    .bind(c.refunded)
-                    .execute(&mut **tx)
-                    .await?;
-                    if !c.lines.is_empty() {
-                        let mut b = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO checkout_lines (tenant_id, checkout_id, line_no, item_id, name, quantity, unit_price, gross, net) ",
-                        );
-                        b.push_values(&c.lines, |mut r, l| {
-                            r.push_bind(t)
-                                .push_bind(txn.id)
-                                .push_bind(l.line_no)
-                                .push_bind(l.item_id.map(|x| x.0))
-                                .push_bind(l.name.clone())
-                                .push_bind(l.quantity)
-                                .push_bind(l.unit_price)
-                                .push_bind(l.gross)
-                                .push_bind(l.net);
-                        });
-                        b.build().execute(&mut **tx).await?;
-                    }
-                }
                 LedgerChange::CheckoutStatus { checkout, status, refunded, lines } => {
                     let r = sqlx::query(
                         "UPDATE checkouts SET status = $3, refunded = refunded + $4 WHERE tenant_id = $1 AND id = $2 \
@@ -627,15 +814,11 @@ macro_rules! impl_ledger_storage {
                 timeline: Option<&patron_domain::timeline::TimelineEvent>,
             ) -> Result<PostOutcome> {
                 let t = txn.tenant_id.0;
+                let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
                 let mut tx = self.writer().begin().await?;
-                // 1. Idempotency: a key seen before answers with the original transaction.
-                if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
-                    return if existing.request_hash == txn.request_hash {
-                        Ok(PostOutcome::Replayed { txn: Box::new(existing) })
-                    } else {
-                        Err(StoreError::IdempotencyMismatch)
-                    };
-                }
+                // 1. Idempotency: the unique key of `ledger_txns` refuses a key seen before
+                // (the insert below), and the original transaction answers instead. No
+                // lookup first: that would be one more statement on every post.
                 // A closed business day of the store takes no postings (settlement.rs).
                 if let Some(store) = txn.store_id {
                     // On PostgreSQL, posts take the store's day lock shared and a close takes
@@ -643,7 +826,7 @@ macro_rules! impl_ledger_storage {
                     // flight, and a post that waited for a close sees the day closed below
                     // (its next statement reads after the close's commit). SQLite's single
                     // writer connection runs the two one after the other already.
-                    if <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres {
+                    if pg {
                         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
                             .bind($crate::ledger_shared::store_day_lock(store))
                             .execute(&mut *tx)
@@ -659,6 +842,14 @@ macro_rules! impl_ledger_storage {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if closed.is_some() {
+                        // A retry of a post made before the close still answers with it.
+                        if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
+                            return if existing.request_hash == txn.request_hash {
+                                Ok(PostOutcome::Replayed { txn: Box::new(existing) })
+                            } else {
+                                Err(StoreError::IdempotencyMismatch)
+                            };
+                        }
                         return Err(StoreError::Conflict { what: "day_closed" });
                     }
                 }
@@ -766,57 +957,37 @@ macro_rules! impl_ledger_storage {
                     let own = if p.note.is_some() { i + 1 } else { 0 };
                     merged.entry((!p.key.kind.customer_side(), id, own)).and_modify(|m| m.amount += p.amount).or_insert_with(|| p.clone());
                 }
+                // Customer-side accounts first (each till mostly its own card's), then the
+                // points lots, then the shared accounts of the store (revenue, tenders), the
+                // bill's receipt number and the chain head: the rows every till needs are
+                // taken last and held for the fewest statements before the commit.
                 let mut lines: Vec<(uuid::Uuid, &PostingSpec, i64)> = Vec::with_capacity(merged.len());
-                for ((_, id, _), p) in &merged {
-                    if p.amount == 0 {
-                        continue;
-                    }
-                    // The statement itself refuses to cross the floor, so two concurrent
-                    // spends cannot both pass a balance check made earlier.
-                    let update = || {
-                        sqlx::query_scalar::<_, i64>(
-                            "UPDATE ledger_accounts SET balance = balance + $3 WHERE tenant_id = $1 AND id = $2 \
-                             AND (floor IS NULL OR balance + $3 >= floor) RETURNING balance",
-                        )
-                        .bind(t)
-                        .bind(*id)
-                        .bind(p.amount)
-                    };
-                    let mut row: Option<i64> = update().fetch_optional(&mut *tx).await?;
-                    if row.is_none() && p.floor.is_none_or(|f| p.amount >= f) {
-                        // First use of this account (or the floor refused): create it.
-                        row = sqlx::query_scalar(
-                            "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING balance",
-                        )
-                        .bind(t)
-                        .bind(*id)
-                        .bind(p.key.kind.as_str())
-                        .bind(p.key.kind.unit().as_str())
-                        .bind(p.key.card.map(|x| x.0))
-                        .bind(p.key.customer.map(|x| x.0))
-                        .bind(p.key.store.map(|x| x.0))
-                        .bind(p.key.tender.map(|x| x.as_str()))
-                        .bind(p.amount)
-                        .bind(p.floor)
-                        .bind(txn.created_at)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if row.is_none() {
-                            // Created concurrently by another post: apply the change to it.
-                            row = update().fetch_optional(&mut *tx).await?;
-                        }
-                    }
-                    let Some(balance_after) = row else {
-                        return Err(StoreError::Insufficient { account: *id });
-                    };
-                    lines.push((*id, p, balance_after));
+                let (customer_side, store_side): (Vec<_>, Vec<_>) = merged
+                    .iter()
+                    .filter(|(_, p)| p.amount != 0)
+                    .map(|((side, id, _), p)| (*side, *id, p))
+                    .partition(|(store_side, _, _)| !*store_side);
+                let checkout = changes.iter().find_map(|c| match c {
+                    LedgerChange::Checkout(r) => Some(&**r),
+                    _ => None,
+                });
+                if pg && let Some(c) = checkout {
+                    // Numbered below, once the store's rows are taken.
+                    insert_checkout(&mut tx, txn, c, &txn.id.to_string()).await?;
                 }
-                // Points lots move with the points (see `LotRule`).
-                apply_lots(&mut tx, txn, &lines).await?;
-                for change in changes.iter().filter(|c| matches!(c, LedgerChange::Checkout(_))) {
-                    apply_checkout_change(&mut tx, txn, change).await?;
+                for (i, group) in [customer_side, store_side].into_iter().enumerate() {
+                    let group: Vec<(uuid::Uuid, &PostingSpec)> = group.into_iter().map(|(_, id, p)| (id, p)).collect();
+                    apply_balances(&mut tx, txn, pg, &group, &mut lines).await?;
+                    if i == 0 {
+                        // Points lots move with the points (see `LotRule`); only
+                        // customer-side accounts hold lots.
+                        apply_lots(&mut tx, txn, &lines).await?;
+                    }
                 }
+                let checkout_number = match checkout {
+                    Some(c) => Some(number_checkout(&mut tx, txn, c, pg).await?),
+                    None => None,
+                };
                 // 4. The hash chain: take the tenant's head (this row serialises posts of
                 //    one tenant, so it is taken last), append, move the head.
                 // One statement creates or advances the head and returns the hash to chain
@@ -897,7 +1068,17 @@ macro_rules! impl_ledger_storage {
                     });
                 }
                 if !entries.is_empty() {
-                    let mut b = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO ledger_entries ({ENTRY_COLS}) "));
+                    // PostgreSQL moves the head in the same statement (one round trip less
+                    // while the head is held); SQLite has no data-modifying CTEs.
+                    let mut b = sqlx::QueryBuilder::<$db>::new("");
+                    if pg {
+                        b.push("WITH head AS (UPDATE ledger_heads SET hash = ");
+                        b.push_bind(prev.clone());
+                        b.push(" WHERE tenant_id = ");
+                        b.push_bind(t);
+                        b.push(") ");
+                    }
+                    b.push(format!("INSERT INTO ledger_entries ({ENTRY_COLS}) "));
                     b.push_values(&entries, |mut r, e| {
                         r.push_bind(t)
                             .push_bind(e.seq)
@@ -916,10 +1097,12 @@ macro_rules! impl_ledger_storage {
                             .push_bind(e.memo_en.clone());
                     });
                     b.build().execute(&mut *tx).await?;
-                    sqlx::query("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1").bind(t).bind(&prev).execute(&mut *tx).await?;
+                    if !pg {
+                        sqlx::query("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1").bind(t).bind(&prev).execute(&mut *tx).await?;
+                    }
                 }
                 tx.commit().await?;
-                Ok(PostOutcome::Posted { entries })
+                Ok(PostOutcome::Posted { entries, checkout_number })
             }
 
             async fn txn(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<TxnRecord>> {
