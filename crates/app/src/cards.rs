@@ -1125,32 +1125,34 @@ impl App {
         let card = self.card(actor, card_id).await?;
         Self::usable(&card, true)?;
         let store = at_store(actor, "top-ups")?;
-        // A retry answers with the original receipt before the prepaid-card cap is checked
-        // against the balance that top-up itself raised (it would refuse its own retry).
         let hash = request_hash("top_up", card.id, req);
-        if let Some(r) = self
-            .replayed(actor, &req.idempotency_key, &hash, &card)
-            .await?
-        {
-            return Ok(r);
-        }
         let settings = self.settings(actor).await?;
         let keys = self.money_keys(actor, &card).await?;
         let bonus = settings.top_up.bonus_for(req.amount);
         let balance = self.balances_of(actor, &keys).await?;
-        stored_value::check_top_up(
+        if let Err(refusal) = stored_value::check_top_up(
             &settings.prepaid,
             card.customer_id.is_some(),
             balance.money(),
             req.amount,
             bonus,
-        )
-        .map_err(|r| AppError::Conflict {
-            code: r.code(),
-            field: Some("amount"),
-            message: r.to_string(),
-            existing: None,
-        })?;
+        ) {
+            // A retry answers with the original receipt, though the balance that top-up
+            // raised would now refuse it. Looked up only here: otherwise the ledger's
+            // unique key recognises a retry when it posts.
+            if let Some(r) = self
+                .replayed(actor, &req.idempotency_key, &hash, &card)
+                .await?
+            {
+                return Ok(r);
+            }
+            return Err(AppError::Conflict {
+                code: refusal.code(),
+                field: Some("amount"),
+                message: refusal.to_string(),
+                existing: None,
+            });
+        }
         let mut postings = vec![
             Posting::new(AccountKey::tender(store, req.tender), req.amount.fen()),
             Posting::new(keys[0], req.amount.fen()),

@@ -579,6 +579,19 @@ impl Source {
     }
 
     fn open_xlsx(path: &Path) -> Result<Source, AppError> {
+        // calamine parses untrusted bytes, and a damaged workbook has made it panic (an
+        // overflow on a huge cell reference, found by `import::fuzz`): such a file is
+        // refused like any other unreadable workbook instead of ending the import.
+        std::panic::catch_unwind(|| Self::read_xlsx(path)).unwrap_or_else(|_| {
+            Err(file_error(
+                path,
+                "invalid_xlsx",
+                "the workbook is damaged and cannot be read",
+            ))
+        })
+    }
+
+    fn read_xlsx(path: &Path) -> Result<Source, AppError> {
         use calamine::{Data, Reader, Xlsx, open_workbook};
         let mut book: Xlsx<_> =
             open_workbook(path).map_err(|e| file_error(path, "invalid_xlsx", e))?;

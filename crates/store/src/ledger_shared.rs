@@ -819,42 +819,26 @@ macro_rules! impl_ledger_storage {
                 // 1. Idempotency: the unique key of `ledger_txns` refuses a key seen before
                 // (the insert below), and the original transaction answers instead. No
                 // lookup first: that would be one more statement on every post.
-                // A closed business day of the store takes no postings (settlement.rs).
-                if let Some(store) = txn.store_id {
+                // A closed business day of the store takes no postings (settlement.rs): the
+                // transaction is recorded only if no closed day of its store covers its
+                // time (one statement for the check and the insert).
+                if let Some(store) = txn.store_id
+                    && pg
+                {
                     // On PostgreSQL, posts take the store's day lock shared and a close takes
                     // it exclusively (`close_business_day`): a close waits for the posts in
                     // flight, and a post that waited for a close sees the day closed below
                     // (its next statement reads after the close's commit). SQLite's single
                     // writer connection runs the two one after the other already.
-                    if pg {
-                        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-                            .bind($crate::ledger_shared::store_day_lock(store))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let closed: Option<i32> = sqlx::query_scalar(
-                        "SELECT 1 FROM business_days WHERE tenant_id = $1 AND store_id = $2 AND status = 'closed' \
-                         AND starts_at <= $3 AND ends_at > $3 LIMIT 1",
-                    )
-                    .bind(t)
-                    .bind(store.0)
-                    .bind(txn.created_at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if closed.is_some() {
-                        // A retry of a post made before the close still answers with it.
-                        if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
-                            return if existing.request_hash == txn.request_hash {
-                                Ok(PostOutcome::Replayed { txn: Box::new(existing) })
-                            } else {
-                                Err(StoreError::IdempotencyMismatch)
-                            };
-                        }
-                        return Err(StoreError::Conflict { what: "day_closed" });
-                    }
+                    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                        .bind($crate::ledger_shared::store_day_lock(store))
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO ledger_txns ({TXN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    "INSERT INTO ledger_txns ({TXN_COLS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+                     WHERE $8 IS NULL OR NOT EXISTS (SELECT 1 FROM business_days WHERE tenant_id = $1 AND store_id = $8 \
+                     AND status = 'closed' AND starts_at <= $15 AND ends_at > $15)"
                 )))
                 .bind(t)
                 .bind(txn.id)
@@ -873,6 +857,20 @@ macro_rules! impl_ledger_storage {
                 .bind(txn.created_at)
                 .execute(&mut *tx)
                 .await;
+                if let Ok(r) = &inserted
+                    && r.rows_affected() == 0
+                {
+                    // The day is closed. A retry of a post made before the close still
+                    // answers with it.
+                    if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
+                        return if existing.request_hash == txn.request_hash {
+                            Ok(PostOutcome::Replayed { txn: Box::new(existing) })
+                        } else {
+                            Err(StoreError::IdempotencyMismatch)
+                        };
+                    }
+                    return Err(StoreError::Conflict { what: "day_closed" });
+                }
                 match inserted {
                     Ok(_) => {}
                     // A concurrent request with the same key won the race: answer as a replay.
