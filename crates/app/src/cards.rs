@@ -1519,9 +1519,23 @@ impl App {
                 ..req.clone()
             },
         );
-        let (approver, recheck) = self
+        let (approver, recheck) = match self
             .adjustment_approver(actor, req.approval.as_ref(), req.amount)
-            .await?;
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                // A retry of an adjustment that itself used up the day's limit answers
+                // with the original, not with the limit it reached.
+                if let Some(r) = self
+                    .replayed(actor, &req.idempotency_key, &hash, &card)
+                    .await?
+                {
+                    return Ok(r);
+                }
+                return Err(e);
+            }
+        };
         self.post_specs(
             actor,
             "adjustment",

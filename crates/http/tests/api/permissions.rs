@@ -1974,10 +1974,31 @@ async fn approvals_are_required_and_recorded(t: TestApp) {
         v["error"]["code"], "approval_required",
         "over the day's limit: {s} {v}"
     );
-    let (s, v) = adjust(cashier.clone(), -500, None).await;
+    let last =
+        json!({"balance": "bonus", "amount": -500, "reason": "补偿", "idempotency_key": key()});
+    let (s, v) = call(
+        &t,
+        Some(&cashier),
+        Method::POST,
+        &format!("/cards/{card}/adjustments"),
+        Some(&last),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "a take-away counts too, and fits: {v}");
     let (s, _) = adjust(cashier.clone(), 1, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "the day's ¥15 are used up");
+    // A retry of the adjustment that used the limit up answers with it, not with the limit.
+    let (s, again) = call(
+        &t,
+        Some(&cashier),
+        Method::POST,
+        &format!("/cards/{card}/adjustments"),
+        Some(&last),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["replayed"], true, "{again}");
+    assert_eq!(again["txn_id"], v["txn_id"], "{again}");
     let rows = adjustments().await;
     assert_eq!(
         rows.iter().filter(|r| r["approver_id"].is_null()).count(),
