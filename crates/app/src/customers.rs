@@ -589,12 +589,16 @@ impl App {
         Ok(())
     }
 
-    /// Newest first. When the end is reached, the customer's creation closes the list.
+    /// Newest first (then by id, descending). The next page starts after the last event
+    /// of the previous one: `before` is its time and `before_id` its id (without the id,
+    /// events sharing that moment are skipped). When the end is reached, the customer's
+    /// creation closes the list.
     pub async fn timeline(
         &self,
         actor: &Actor,
         id: CustomerId,
         before: Option<chrono::DateTime<chrono::Utc>>,
+        before_id: Option<uuid::Uuid>,
         limit: i64,
     ) -> Result<Vec<TimelineEvent>, AppError> {
         actor.require(Permission::ViewCustomers)?;
@@ -602,9 +606,16 @@ impl App {
         let limit = limit.clamp(1, 500);
         let mut events = self
             .storage
-            .timeline(actor.tenant_id, id, before, limit)
+            .timeline(actor.tenant_id, id, before.map(|b| (b, before_id)), limit)
             .await?;
-        if (events.len() as i64) < limit && before.is_none_or(|b| customer.created_at < b) {
+        let closes = match (before, before_id) {
+            (None, _) => true,
+            (Some(b), None) => customer.created_at < b,
+            (Some(b), Some(after)) => {
+                customer.created_at < b || (customer.created_at == b && customer.id.0 < after)
+            }
+        };
+        if (events.len() as i64) < limit && closes {
             events.push(TimelineEvent {
                 tenant_id: actor.tenant_id,
                 id: TimelineEventId(customer.id.0),

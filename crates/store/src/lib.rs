@@ -224,7 +224,9 @@ pub trait Storage:
         &self,
         tenant: TenantId,
         customer: CustomerId,
-        before: Option<DateTime<Utc>>,
+        // Events strictly before this moment; with an event id, also those at that very
+        // moment listed after that event (newest first, then by id descending).
+        before: Option<(DateTime<Utc>, Option<uuid::Uuid>)>,
         limit: i64,
     ) -> Result<Vec<TimelineEvent>>;
 

@@ -742,7 +742,7 @@ macro_rules! impl_storage {
                 &self,
                 tenant: TenantId,
                 customer: CustomerId,
-                before: Option<DateTime<Utc>>,
+                before: Option<(DateTime<Utc>, Option<uuid::Uuid>)>,
                 limit: i64,
             ) -> Result<Vec<TimelineEvent>> {
                 let mut b = QueryBuilder::<$db>::new(
@@ -750,8 +750,18 @@ macro_rules! impl_storage {
                      FROM timeline_events WHERE tenant_id = ",
                 );
                 b.push_bind(tenant.0).push(" AND customer_id = ").push_bind(customer.0);
-                if let Some(t) = before {
-                    b.push(" AND occurred_at < ").push_bind(t);
+                match before {
+                    // After the last event shown: earlier, or at the same moment and
+                    // before it in the list's order.
+                    Some((t, Some(id))) => {
+                        b.push(" AND (occurred_at < ").push_bind(t);
+                        b.push(" OR (occurred_at = ").push_bind(t);
+                        b.push(" AND id < ").push_bind(id).push("))");
+                    }
+                    Some((t, None)) => {
+                        b.push(" AND occurred_at < ").push_bind(t);
+                    }
+                    None => {}
                 }
                 b.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(limit);
                 let rows: Vec<TimelineRow> = b.build_query_as().fetch_all(self.reader()).await?;

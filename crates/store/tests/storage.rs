@@ -1692,17 +1692,33 @@ async fn timeline_ordering_and_cursor(s: &dyn Storage) {
     };
     for &cursor in &times {
         assert_eq!(
-            s.timeline(t.id, c.id, Some(cursor), 100).await.unwrap(),
+            s.timeline(t.id, c.id, Some((cursor, None)), 100)
+                .await
+                .unwrap(),
             before(cursor),
             "before {cursor}"
         );
     }
     assert_eq!(
-        s.timeline(t.id, c.id, Some(times[4]), 2).await.unwrap(),
+        s.timeline(t.id, c.id, Some((times[4], None)), 2)
+            .await
+            .unwrap(),
         before(times[4])[0..2]
     );
+    // After an event: the rest of its moment (by id, descending), then earlier ones.
+    for (i, e) in newest_first.iter().enumerate() {
+        assert_eq!(
+            s.timeline(t.id, c.id, Some((e.occurred_at, Some(e.id.0))), 100)
+                .await
+                .unwrap(),
+            newest_first[i + 1..],
+            "after event {i}"
+        );
+    }
     assert_eq!(
-        s.timeline(t.id, c.id, Some(base), 10).await.unwrap(),
+        s.timeline(t.id, c.id, Some((base, None)), 10)
+            .await
+            .unwrap(),
         vec![]
     );
     assert_eq!(s.timeline(t.id, other.id, None, 10).await.unwrap().len(), 1);

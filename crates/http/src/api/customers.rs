@@ -205,8 +205,12 @@ pub async fn merge(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineParams {
-    /// Only events strictly before this time (for the next page).
+    /// The next page: the `occurred_at` of the last event shown. Events strictly before
+    /// it come next, and with `before_id` also those at that very moment after it.
     before: Option<DateTime<Utc>>,
+    /// With `before`: the `id` of the last event shown (events sharing a moment are
+    /// listed by id, descending, so none is skipped or repeated across pages).
+    before_id: Option<uuid::Uuid>,
     /// 1–500, default 50.
     limit: Option<i64>,
 }
@@ -222,7 +226,7 @@ pub async fn timeline(
     Query(p): Query<TimelineParams>,
 ) -> ApiResult<axum::Json<Vec<TimelineEvent>>> {
     Ok(axum::Json(
-        app.timeline(&a, id, p.before, p.limit.unwrap_or(50))
+        app.timeline(&a, id, p.before, p.before_id, p.limit.unwrap_or(50))
             .await?,
     ))
 }

@@ -539,7 +539,13 @@ async fn timeline_page(
     let skip = cursor.map_or(0, |c| c.skip);
     let events = web
         .app
-        .timeline(&web.actor, id, before, TIMELINE_PAGE + 1 + skip as i64)
+        .timeline(
+            &web.actor,
+            id,
+            before,
+            None,
+            TIMELINE_PAGE + 1 + skip as i64,
+        )
         .await?;
     let (events, next) = page_after(events, cursor, TIMELINE_PAGE as usize);
     Ok((
@@ -1189,7 +1195,7 @@ async fn merge_preview(web: &Web, keep: &Customer, dup: &Customer) -> WebResult<
     };
     // The creation line is added by the use case, not moved.
     let events = app
-        .timeline(actor, dup.id, None, 500)
+        .timeline(actor, dup.id, None, None, 500)
         .await?
         .iter()
         .filter(|e| e.kind != "customer_created")

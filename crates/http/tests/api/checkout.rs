@@ -223,7 +223,40 @@ async fn member_bill_in_one_transaction(t: TestApp) {
     // The visit counts: growth value and the customer's timeline.
     let (_, l) = t.get(&format!("/customers/{customer}/loyalty")).await;
     assert_eq!(l["growth"].as_i64().unwrap(), due, "{l}");
+    // The timeline a page of one at a time: the bill and its coupon share a moment, and
+    // the cursor (time and id of the last event shown) neither skips nor repeats one.
+    let (_, all) = t
+        .get(&format!("/customers/{customer}/timeline?limit=500"))
+        .await;
+    let all = all.as_array().unwrap().clone();
+    let at = |e: &Value| e["occurred_at"].as_str().unwrap().to_string();
+    assert!(
+        all.windows(2).any(|w| at(&w[0]) == at(&w[1])),
+        "two events at one moment: {all:?}"
+    );
+    let mut paged = Vec::new();
+    let mut url = format!("/customers/{customer}/timeline?limit=1");
+    loop {
+        let (s, page) = t.get(&url).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let Some(e) = page.as_array().unwrap().first().cloned() else {
+            break;
+        };
+        url = format!(
+            "/customers/{customer}/timeline?limit=1&before={}&before_id={}",
+            urlencoding(&at(&e)),
+            e["id"].as_str().unwrap()
+        );
+        paged.push(e);
+        assert!(paged.len() <= all.len(), "the pages repeat: {paged:?}");
+    }
+    assert_eq!(paged, all);
     verify_clean(&t).await;
+}
+
+/// An RFC 3339 time in a query string (its `+` would read as a space).
+fn urlencoding(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
 }
 
 async fn reversal_restores_everything(t: TestApp) {
