@@ -664,13 +664,21 @@ impl App {
     /// Issues coupons of a template: to one customer (manual) or to a list (bulk). All or
     /// nothing: any refusal (unknown customer, limit reached...) is reported per customer
     /// and nothing is issued.
+    ///
+    /// With an idempotency key, a retry answers with the coupons the first call issued
+    /// (their ids derive from the key, so two calls racing cannot both issue), and the
+    /// same key for other customers or another template is refused with 409.
     pub async fn issue_coupons(
         &self,
         actor: &Actor,
         template_id: Uuid,
         customers: &[CustomerId],
+        key: Option<&str>,
     ) -> Result<Vec<CouponView>, AppError> {
         actor.require(Permission::IssueCoupons)?;
+        if let Some(k) = key {
+            crate::cards::check_key(k)?;
+        }
         if customers.is_empty() || customers.len() > MAX_BULK {
             return Err(ValidationErrors::single(
                 "customer_ids",
@@ -680,15 +688,55 @@ impl App {
             .into());
         }
         let template = self.coupon_template(actor, template_id).await?;
+        let ids: Option<Vec<Uuid>> = key.map(|k| {
+            (0..customers.len())
+                .map(|i| {
+                    Uuid::new_v5(
+                        &actor.tenant_id.0,
+                        format!("coupon-issue/{k}/{i}").as_bytes(),
+                    )
+                })
+                .collect()
+        });
+        if let Some(ids) = &ids
+            && let Some(issued) = self.issued_before(actor, ids, &template, customers).await?
+        {
+            return Ok(issued);
+        }
         let channel = if customers.len() == 1 {
             IssueChannel::Manual
         } else {
             IssueChannel::Bulk
         };
-        let coupons = self
+        let built = match self
             .build_coupons(actor, &template, customers, channel)
-            .await?;
-        self.storage.issue_coupons(&coupons).await?;
+            .await
+        {
+            Ok(mut coupons) => {
+                if let Some(ids) = &ids {
+                    for (c, id) in coupons.iter_mut().zip(ids) {
+                        c.id = *id;
+                    }
+                }
+                match self.storage.issue_coupons(&coupons).await {
+                    Ok(()) => Ok(coupons),
+                    Err(e) => Err(AppError::from(e)),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let coupons = match (built, &ids) {
+            (Ok(coupons), _) => coupons,
+            // A concurrent call with the same key issued them first (its ids conflict,
+            // or its coupons now fill the per-customer limit): answer with them.
+            (Err(e), Some(ids)) => {
+                return match self.issued_before(actor, ids, &template, customers).await? {
+                    Some(issued) => Ok(issued),
+                    None => Err(e),
+                };
+            }
+            (Err(e), None) => return Err(e),
+        };
         self.audit(AuditEntry {
             customer_id: (customers.len() == 1).then(|| customers[0]),
             after: Some(serde_json::json!({
@@ -710,6 +758,44 @@ impl App {
         })
         .await?;
         Ok(coupons.into_iter().map(|c| view(c, &template)).collect())
+    }
+
+    /// The coupons an earlier call with the same idempotency key issued (`ids` derive from
+    /// the key), or `None` when there was none.
+    async fn issued_before(
+        &self,
+        actor: &Actor,
+        ids: &[Uuid],
+        template: &CouponTemplate,
+        customers: &[CustomerId],
+    ) -> Result<Option<Vec<CouponView>>, AppError> {
+        if self
+            .storage
+            .coupon(actor.tenant_id, ids[0])
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let reused = || AppError::Conflict {
+            code: "idempotency_key_reused",
+            field: Some("idempotency_key"),
+            message: "this idempotency key was already used for a different request".into(),
+            existing: None,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, customer) in ids.iter().zip(customers) {
+            let c = self
+                .storage
+                .coupon(actor.tenant_id, *id)
+                .await?
+                .ok_or_else(reused)?;
+            if c.template_id != template.id || c.customer_id != *customer {
+                return Err(reused());
+            }
+            out.push(view(c, template));
+        }
+        Ok(Some(out))
     }
 
     /// The coupons a spend of `spend` by `customer` at `at` triggers, built but not

@@ -1030,7 +1030,7 @@ impl Sim<'_> {
         for chunk in chosen.chunks(crate::coupons::MAX_BULK) {
             let ids: Vec<CustomerId> = chunk.iter().map(|d| self.diners[*d].customer).collect();
             let owner = self.tills[0].clone();
-            let views = at(t, self.app.issue_coupons(&owner, template, &ids)).await?;
+            let views = at(t, self.app.issue_coupons(&owner, template, &ids, None)).await?;
             for (d, v) in chunk.iter().zip(views) {
                 self.states[*d].coupons.push(Held {
                     code: v.coupon.code,

@@ -152,7 +152,12 @@ impl Fixture {
             let n = missing.min(ISSUE_BATCH);
             let views = self
                 .app
-                .issue_coupons(&self.actor, self.template, &vec![self.tills[i].customer; n])
+                .issue_coupons(
+                    &self.actor,
+                    self.template,
+                    &vec![self.tills[i].customer; n],
+                    None,
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("issuing coupons: {}", super::explain(&e)))?;
             self.tills[i]

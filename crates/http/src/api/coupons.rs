@@ -70,6 +70,9 @@ pub async fn update_template(
 pub struct IssueBody {
     /// One customer (manual issue) or many (bulk; all or nothing).
     customer_ids: Vec<CustomerId>,
+    /// Recommended: a retry with the same key answers with the coupons issued the first
+    /// time instead of issuing again; the same key with other customers is refused (409).
+    idempotency_key: Option<String>,
 }
 
 /// Issues coupons of this template to one or many customers. Any refusal (unknown
@@ -86,7 +89,10 @@ pub async fn issue(
 ) -> ApiResult<(StatusCode, axum::Json<Vec<CouponView>>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(app.issue_coupons(&a, id, &b.customer_ids).await?),
+        axum::Json(
+            app.issue_coupons(&a, id, &b.customer_ids, b.idempotency_key.as_deref())
+                .await?,
+        ),
     ))
 }
 

@@ -18,6 +18,7 @@ crate::both_backends!(
     threshold_store_and_level_scope,
     excluded_day_and_hour,
     per_customer_limit_and_bulk_all_or_nothing,
+    a_retried_issue_issues_nothing_twice,
     void_and_expire,
     friend_redemption_records_referral,
     spend_triggered_coupons_in_a_ledger_post,
@@ -530,6 +531,70 @@ async fn per_customer_limit_and_bulk_all_or_nothing(t: TestApp) {
     assert_eq!(ok, 1);
     let (_, list) = t.get(&format!("/coupons?customer_id={d}")).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+async fn a_retried_issue_issues_nothing_twice(t: TestApp) {
+    let a = t
+        .customer(json!({"name": "重试甲", "phone": "13700000015"}))
+        .await;
+    let b = t
+        .customer(json!({"name": "重试乙", "phone": "13700000016"}))
+        .await;
+    let tpl = template(&t, cash("重试券", 1_000, None)).await;
+    let k = uuid::Uuid::now_v7().to_string();
+    let url = format!("/coupon-templates/{tpl}/issue");
+    let body = json!({"customer_ids": [a, b], "idempotency_key": k});
+    let (s, first) = t.post(&url, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    // The retry answers with the same coupons; nobody holds a second one.
+    let (s, again) = t.post(&url, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(again, first);
+    for who in [&a, &b] {
+        let (_, list) = t.get(&format!("/coupons?customer_id={who}")).await;
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    }
+    // The same key for other customers is refused and issues nothing.
+    let (s, v) = t
+        .post(&url, json!({"customer_ids": [b, a], "idempotency_key": k}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused")),
+        "{v}"
+    );
+    // Eight simultaneous calls with one new key: one set of coupons, every answer the same.
+    let k = uuid::Uuid::now_v7().to_string();
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let (client, base, auth, url, a) = (
+            t.client.clone(),
+            t.base.clone(),
+            t.token.clone(),
+            url.clone(),
+            a.clone(),
+        );
+        let k = k.clone();
+        handles.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{base}{url}"))
+                .bearer_auth(auth)
+                .json(&json!({"customer_ids": [a], "idempotency_key": k}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut answers = Vec::new();
+    for h in handles {
+        let (s, v) = h.await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        answers.push(v);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    let (_, list) = t.get(&format!("/coupons?customer_id={a}")).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 }
 
 async fn void_and_expire(t: TestApp) {

@@ -733,7 +733,11 @@ async fn issue(
                 },
             };
             if let Some(customer) = customer {
-                match web.app.issue_coupons(&web.actor, id, &[customer]).await {
+                match web
+                    .app
+                    .issue_coupons(&web.actor, id, &[customer], None)
+                    .await
+                {
                     Ok(coupons) => {
                         let holder = web
                             .app
