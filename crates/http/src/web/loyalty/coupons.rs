@@ -735,7 +735,14 @@ async fn issue(
             if let Some(customer) = customer {
                 match web
                     .app
-                    .issue_coupons(&web.actor, id, &[customer], None)
+                    .issue_coupons(
+                        &web.actor,
+                        id,
+                        &[customer],
+                        // The form's key: a double submit that reaches another server
+                        // process issues nothing twice either.
+                        Some(key.as_str()).filter(|k| !k.is_empty()),
+                    )
                     .await
                 {
                     Ok(coupons) => {
