@@ -114,3 +114,10 @@ export async function api(base, { username = "owner", store = "sh-jingansi" } = 
   };
   return { get: (p) => call("GET", p), post: (p, b) => call("POST", p, b ?? {}), put: (p, b) => call("PUT", p, b), patch: (p, b) => call("PATCH", p, b) };
 }
+
+/** Waits until htmx has finished its requests and swaps, and has set up what it swapped
+ *  in: a key pressed in a field it has just swapped in, before that, does nothing. */
+export async function settled(page) {
+  await page.waitForFunction(() => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"));
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+}

@@ -7,7 +7,7 @@ import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
-import { startServer, pageTest, login, shot, api } from "../lib/harness.mjs";
+import { startServer, pageTest, login, shot, api, settled } from "../lib/harness.mjs";
 
 let server;
 let owner;
@@ -147,11 +147,13 @@ pageTest("cashier: member by phone, bill with quote, card + PIN, receipt, manage
   await page.waitForSelector("#e-pin");
   assert.match(await text(page, "#e-pin"), /密码/);
   // A wrong PIN: refused beside the field.
+  await settled(page);
   await page.fill("#f-pin", "000000");
   await page.press("#f-pin", "Enter");
   await page.waitForFunction(() => /密码错误/.test(document.querySelector("#e-pin")?.textContent || ""));
   assert.equal((await owner.get(`/cards/${card.id}`)).balances.principal, start.principal, "nothing taken");
-  // The right PIN, Enter: the receipt.
+  // The right PIN, Enter: the receipt (once htmx has set up the field it swapped in).
+  await settled(page);
   await page.fill("#f-pin", "135790");
   await Promise.all([
     page.waitForURL((u) => u.pathname.startsWith("/till/receipts/")),
