@@ -28,9 +28,8 @@ use utoipa::ToSchema;
 pub const MAX_AMOUNT: Money = Money::from_yuan(1_000_000);
 /// How long settings read from the database are reused.
 pub const SETTINGS_TTL: chrono::Duration = chrono::Duration::seconds(5);
-/// Settings per tenant with the time they were read.
-pub type SettingsCache =
-    Mutex<HashMap<patron_domain::ids::TenantId, (DateTime<Utc>, TenantSettings)>>;
+/// Settings per tenant, recently read.
+pub type SettingsCache = crate::tenant_cache::TenantCache<TenantSettings>;
 /// How long a verified PIN stays good for spending on that card.
 pub const PIN_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(3);
 
@@ -287,24 +286,15 @@ impl App {
         &self,
         tenant: patron_domain::ids::TenantId,
     ) -> Result<TenantSettings, AppError> {
-        if let Some((at, s)) = self
-            .settings_cache
-            .lock()
-            .expect("settings cache")
-            .get(&tenant)
-            && now() - *at < SETTINGS_TTL
-        {
-            return Ok(s.clone());
+        if let Some(s) = self.settings_cache.get(tenant, |_| true) {
+            return Ok(s);
         }
         let settings = match self.storage.settings(tenant).await? {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| AppError::Internal(format!("stored settings unreadable: {e}")))?,
             None => TenantSettings::default(),
         };
-        self.settings_cache
-            .lock()
-            .expect("settings cache")
-            .insert(tenant, (now(), settings.clone()));
+        self.settings_cache.put(tenant, settings.clone());
         Ok(settings)
     }
 
@@ -368,10 +358,7 @@ impl App {
         self.storage
             .save_settings(actor.tenant_id, &v, now())
             .await?;
-        self.settings_cache
-            .lock()
-            .expect("settings cache")
-            .remove(&actor.tenant_id);
+        self.settings_cache.forget(actor.tenant_id);
         self.audit(patron_store::audit::AuditEntry {
             before: crate::audit::state(&before),
             after: Some(v),
@@ -1004,12 +991,9 @@ impl App {
                 message: format!("insufficient balance: {} available", before.money()),
                 existing: None,
             }),
-            Err(StoreError::IdempotencyMismatch) => Err(AppError::Conflict {
-                code: "idempotency_key_reused",
-                field: Some("idempotency_key"),
-                message: "this idempotency key was already used for a different request".into(),
-                existing: None,
-            }),
+            Err(StoreError::IdempotencyMismatch) => {
+                Err(AppError::from(StoreError::IdempotencyMismatch))
+            }
             Err(StoreError::AlreadyReversed) => Err(AppError::Conflict {
                 code: "already_reversed",
                 field: None,
@@ -1322,12 +1306,7 @@ impl App {
             return Ok(None);
         };
         if txn.request_hash != hash {
-            return Err(AppError::Conflict {
-                code: "idempotency_key_reused",
-                field: Some("idempotency_key"),
-                message: "this idempotency key was already used for a different request".into(),
-                existing: None,
-            });
+            return Err(AppError::from(StoreError::IdempotencyMismatch));
         }
         let keys = self.money_keys(actor, card).await?;
         Ok(Some(self.replay(actor, txn, Some(keys)).await?))

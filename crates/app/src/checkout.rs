@@ -27,6 +27,7 @@ use patron_domain::pricing::{
 };
 use patron_domain::settings::TenantSettings;
 use patron_domain::stored_value::{self, SplitError};
+use patron_store::StoreError;
 use patron_store::ledger::{
     CheckoutLineRecord, CheckoutRecord, EntryNote, LedgerChange, PostingSpec,
 };
@@ -617,33 +618,15 @@ impl App {
                 other => break other,
             }
         };
-        match result {
-            Err(e)
-                if !matches!(
-                    e,
-                    AppError::Conflict {
-                        code: "idempotency_key_reused",
-                        ..
-                    }
-                ) =>
-            {
-                match self
-                    .storage
-                    .txn_by_key(actor.tenant_id, &req.idempotency_key)
-                    .await?
-                {
-                    Some(txn) if txn.request_hash != hash => Err(AppError::Conflict {
-                        code: "idempotency_key_reused",
-                        field: Some("idempotency_key"),
-                        message: "this idempotency key was already used for a different request"
-                            .into(),
-                        existing: None,
-                    }),
-                    Some(txn) => self.checkout_outcome(actor, txn.id, true).await,
-                    None => Err(e),
-                }
-            }
-            other => other,
+        let Err(e) = result else { return result };
+        match self
+            .storage
+            .txn_by_key(actor.tenant_id, &req.idempotency_key)
+            .await?
+        {
+            Some(txn) if txn.request_hash != hash => Err(StoreError::IdempotencyMismatch.into()),
+            Some(txn) => self.checkout_outcome(actor, txn.id, true).await,
+            None => Err(e),
         }
     }
 
@@ -1255,12 +1238,7 @@ impl App {
             .await?
         {
             if txn.request_hash != hash {
-                return Err(AppError::Conflict {
-                    code: "idempotency_key_reused",
-                    field: Some("idempotency_key"),
-                    message: "this idempotency key was already used for a different request".into(),
-                    existing: None,
-                });
+                return Err(StoreError::IdempotencyMismatch.into());
             }
             return self.checkout_outcome(actor, txn.id, true).await;
         }
@@ -1453,12 +1431,7 @@ impl App {
             .await?
         {
             if txn.request_hash != hash {
-                return Err(AppError::Conflict {
-                    code: "idempotency_key_reused",
-                    field: Some("idempotency_key"),
-                    message: "this idempotency key was already used for a different request".into(),
-                    existing: None,
-                });
+                return Err(StoreError::IdempotencyMismatch.into());
             }
             return self.checkout_outcome(actor, txn.id, true).await;
         }

@@ -777,12 +777,7 @@ impl App {
         {
             return Ok(None);
         }
-        let reused = || AppError::Conflict {
-            code: "idempotency_key_reused",
-            field: Some("idempotency_key"),
-            message: "this idempotency key was already used for a different request".into(),
-            existing: None,
-        };
+        let reused = || AppError::from(StoreError::IdempotencyMismatch);
         let mut out = Vec::with_capacity(ids.len());
         for (id, customer) in ids.iter().zip(customers) {
             let c = self

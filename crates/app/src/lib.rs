@@ -21,6 +21,7 @@ pub mod receipts;
 pub mod settlement;
 pub mod staff;
 pub mod statements;
+pub mod tenant_cache;
 pub mod verify;
 
 pub use error::AppError;
@@ -62,8 +63,8 @@ impl App {
             lockout: Default::default(),
             ip_throttle: Arc::new(Default::default()),
             pin_tokens: Arc::new(cards::PinTokens::default()),
-            settings_cache: Arc::new(Default::default()),
-            directory_cache: Arc::new(Default::default()),
+            settings_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
+            directory_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
         }
     }
 }

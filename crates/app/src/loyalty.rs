@@ -541,12 +541,7 @@ impl App {
         hash: &str,
     ) -> Result<(LedgerReceipt, EarnSummary), AppError> {
         if txn.request_hash != hash {
-            return Err(AppError::Conflict {
-                code: "idempotency_key_reused",
-                field: Some("idempotency_key"),
-                message: "this idempotency key was already used for a different request".into(),
-                existing: None,
-            });
+            return Err(AppError::from(StoreError::IdempotencyMismatch));
         }
         let summary: EarnSummary = txn
             .data

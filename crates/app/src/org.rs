@@ -1,14 +1,11 @@
 //! The tenant's organisation as staff see it: stores and the menu.
 
-use crate::cards::SETTINGS_TTL;
-use crate::{Actor, App, AppError, now};
-use chrono::{DateTime, Utc};
+use crate::{Actor, App, AppError};
 use patron_domain::ids::{StoreId, TenantId};
 use patron_domain::menu::{MenuCategory, MenuItem};
 use patron_domain::org::{Store, Tenant};
 use patron_domain::permissions::Permission;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A tenant's name and stores, as every bill and receipt needs them.
 #[derive(Debug, Clone)]
@@ -18,7 +15,7 @@ pub struct Directory {
 }
 
 /// Directories recently read, per tenant (see [`App::directory`]).
-pub type DirectoryCache = Mutex<HashMap<TenantId, (DateTime<Utc>, Arc<Directory>)>>;
+pub type DirectoryCache = crate::tenant_cache::TenantCache<Arc<Directory>>;
 
 impl App {
     /// The actor's tenant's stores.
@@ -27,7 +24,7 @@ impl App {
         Ok(self.storage.list_stores(actor.tenant_id).await?)
     }
 
-    /// The tenant's name and stores, kept for [`SETTINGS_TTL`] like the settings: read on
+    /// The tenant's name and stores, kept for `SETTINGS_TTL` like the settings: read on
     /// every bill, changed almost never. A store missing from a kept copy (created by
     /// another process meanwhile) reads them again.
     pub(crate) async fn directory(
@@ -35,24 +32,16 @@ impl App {
         tenant: TenantId,
         must_have: Option<StoreId>,
     ) -> Result<Arc<Directory>, AppError> {
-        if let Some((at, d)) = self
-            .directory_cache
-            .lock()
-            .expect("directory cache")
-            .get(&tenant)
-            && now() - *at < SETTINGS_TTL
-            && must_have.is_none_or(|id| d.stores.iter().any(|s| s.id == id))
-        {
-            return Ok(d.clone());
+        if let Some(d) = self.directory_cache.get(tenant, |d| {
+            must_have.is_none_or(|id| d.stores.iter().any(|s| s.id == id))
+        }) {
+            return Ok(d);
         }
         let d = Arc::new(Directory {
             tenant: self.storage.tenant(tenant).await?,
             stores: self.storage.list_stores(tenant).await?,
         });
-        self.directory_cache
-            .lock()
-            .expect("directory cache")
-            .insert(tenant, (now(), d.clone()));
+        self.directory_cache.put(tenant, d.clone());
         Ok(d)
     }
 

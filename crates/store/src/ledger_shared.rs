@@ -246,8 +246,6 @@ macro_rules! impl_ledger_storage {
             Ok(())
         }
 
-        /// Moves points lots along with a transaction's points postings (see `LotRule`):
-        /// withdrawals first (collecting what they took), then deposits.
         /// Moves the balances of one group of accounts (all customer-side, or all the
         /// store's), appending `(account, posting, balance after)` to `lines` in the
         /// group's order. The statements themselves refuse to cross an account's floor, so
@@ -387,6 +385,8 @@ macro_rules! impl_ledger_storage {
             row.ok_or(StoreError::Insufficient { account: id })
         }
 
+        /// Moves points lots along with a transaction's points postings (see `LotRule`):
+        /// withdrawals first (collecting what they took), then deposits.
         async fn apply_lots<'c>(
             tx: &mut sqlx::Transaction<'c, $db>,
             txn: &TxnRecord,
@@ -797,10 +797,23 @@ macro_rules! impl_ledger_storage {
             Ok(())
         }
 
-        async fn find_txn_by_key<'c>(tx: &mut sqlx::Transaction<'c, $db>, tenant: uuid::Uuid, key: &str) -> Result<Option<TxnRecord>> {
+        /// What a post answers when its idempotency key was used before: the original
+        /// transaction for the same request, a mismatch for another; `None` if unused.
+        async fn earlier_post<'c>(tx: &mut sqlx::Transaction<'c, $db>, txn: &TxnRecord) -> Result<Option<PostOutcome>> {
             let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND idempotency_key = $2");
-            let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(key).fetch_optional(&mut **tx).await?;
-            row.map(TryInto::try_into).transpose()
+            let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(txn.tenant_id.0)
+                .bind(&txn.idempotency_key)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let Some(existing) = row.map(TxnRecord::try_from).transpose()? else {
+                return Ok(None);
+            };
+            if existing.request_hash == txn.request_hash {
+                Ok(Some(PostOutcome::Replayed { txn: Box::new(existing) }))
+            } else {
+                Err(StoreError::IdempotencyMismatch)
+            }
         }
 
         #[async_trait::async_trait]
@@ -862,14 +875,10 @@ macro_rules! impl_ledger_storage {
                 {
                     // The day is closed. A retry of a post made before the close still
                     // answers with it.
-                    if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
-                        return if existing.request_hash == txn.request_hash {
-                            Ok(PostOutcome::Replayed { txn: Box::new(existing) })
-                        } else {
-                            Err(StoreError::IdempotencyMismatch)
-                        };
-                    }
-                    return Err(StoreError::Conflict { what: "day_closed" });
+                    return match earlier_post(&mut tx, txn).await? {
+                        Some(answer) => Ok(answer),
+                        None => Err(StoreError::Conflict { what: "day_closed" }),
+                    };
                 }
                 match inserted {
                     Ok(_) => {}
@@ -879,14 +888,10 @@ macro_rules! impl_ledger_storage {
                         drop(tx);
                         if let StoreError::Conflict { .. } = err {
                             let mut tx = self.writer().begin().await?;
-                            if let Some(existing) = find_txn_by_key(&mut tx, t, &txn.idempotency_key).await? {
-                                return if existing.request_hash == txn.request_hash {
-                                    Ok(PostOutcome::Replayed { txn: Box::new(existing) })
-                                } else {
-                                    Err(StoreError::IdempotencyMismatch)
-                                };
-                            }
-                            return Err(StoreError::AlreadyReversed);
+                            return match earlier_post(&mut tx, txn).await? {
+                                Some(answer) => Ok(answer),
+                                None => Err(StoreError::AlreadyReversed),
+                            };
                         }
                         return Err(err);
                     }
@@ -960,11 +965,13 @@ macro_rules! impl_ledger_storage {
                 // bill's receipt number and the chain head: the rows every till needs are
                 // taken last and held for the fewest statements before the commit.
                 let mut lines: Vec<(uuid::Uuid, &PostingSpec, i64)> = Vec::with_capacity(merged.len());
-                let (customer_side, store_side): (Vec<_>, Vec<_>) = merged
-                    .iter()
-                    .filter(|(_, p)| p.amount != 0)
-                    .map(|((side, id, _), p)| (*side, *id, p))
-                    .partition(|(store_side, _, _)| !*store_side);
+                let moving = |store_side: bool| -> Vec<(uuid::Uuid, &PostingSpec)> {
+                    merged
+                        .iter()
+                        .filter(|((side, _, _), p)| *side == store_side && p.amount != 0)
+                        .map(|((_, id, _), p)| (*id, p))
+                        .collect()
+                };
                 let checkout = changes.iter().find_map(|c| match c {
                     LedgerChange::Checkout(r) => Some(&**r),
                     _ => None,
@@ -973,15 +980,11 @@ macro_rules! impl_ledger_storage {
                     // Numbered below, once the store's rows are taken.
                     insert_checkout(&mut tx, txn, c, &txn.id.to_string()).await?;
                 }
-                for (i, group) in [customer_side, store_side].into_iter().enumerate() {
-                    let group: Vec<(uuid::Uuid, &PostingSpec)> = group.into_iter().map(|(_, id, p)| (id, p)).collect();
-                    apply_balances(&mut tx, txn, pg, &group, &mut lines).await?;
-                    if i == 0 {
-                        // Points lots move with the points (see `LotRule`); only
-                        // customer-side accounts hold lots.
-                        apply_lots(&mut tx, txn, &lines).await?;
-                    }
-                }
+                apply_balances(&mut tx, txn, pg, &moving(false), &mut lines).await?;
+                // Points lots move with the points (see `LotRule`); only customer-side
+                // accounts hold lots.
+                apply_lots(&mut tx, txn, &lines).await?;
+                apply_balances(&mut tx, txn, pg, &moving(true), &mut lines).await?;
                 let checkout_number = match checkout {
                     Some(c) => Some(number_checkout(&mut tx, txn, c, pg).await?),
                     None => None,

@@ -54,16 +54,15 @@ fn blank(s: &Option<String>) -> Option<&str> {
 }
 
 fn date(field: &str, s: &Option<String>) -> WebResult<Option<NaiveDate>> {
-    blank(s)
-        .map(|v| {
-            v.parse::<NaiveDate>().map_err(|_| WebError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "invalid_date".into(),
-                message: format!("{field}: {v:?} is not a date (YYYY-MM-DD)"),
-                redirect: None,
-            })
-        })
-        .transpose()
+    super::forms::parse_date(s.as_deref()).map_err(|()| WebError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "invalid_date".into(),
+        message: format!(
+            "{field}: {:?} is not a date (YYYY-MM-DD)",
+            s.as_deref().unwrap_or("")
+        ),
+        redirect: None,
+    })
 }
 
 impl Filter {

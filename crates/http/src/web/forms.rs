@@ -104,6 +104,14 @@ impl FormErrors {
 }
 
 /// A yuan amount typed by a person ("128", "128.5", "¥1,280.00"); empty is `None`.
+/// A date typed into a form or a URL (YYYY-MM-DD); blank is `None`, anything else `Err`.
+pub fn parse_date(s: Option<&str>) -> Result<Option<chrono::NaiveDate>, ()> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| ()),
+    }
+}
+
 pub fn parse_money(errors: &mut FormErrors, lang: Lang, field: &str, input: &str) -> Option<Money> {
     let s: String = input.trim().chars().filter(|c| *c != ',').collect();
     if s.is_empty() {

@@ -7,6 +7,7 @@
 //! `shift_closed`, a second close `day_already_closed`. The handlers treat those as "done
 //! already" and show the result instead of an error, so a double click or a retry is safe.
 
+use super::forms::parse_date;
 use super::i18n::Lang;
 use super::render::{WebError, WebResult, see_other};
 use super::{FormErrors, Web, WebForm, encode, parse_money, ser};
@@ -176,14 +177,6 @@ fn correction_key(kind: &str, original: Option<&str>) -> String {
     match (kind, original) {
         ("reversal", Some(o)) => format!("reversal:{o}"),
         _ => kind.to_string(),
-    }
-}
-
-/// A date typed into a form or a URL; empty is `None`.
-fn parse_date(s: Option<&str>) -> Result<Option<NaiveDate>, ()> {
-    match s.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s.parse::<NaiveDate>().map(Some).map_err(|_| ()),
     }
 }
 
