@@ -422,29 +422,43 @@ macro_rules! impl_coupon_storage {
 
         /// Redeems an issued coupon with one conditional statement (a lost race is
         /// `Conflict { what: "coupon_already_redeemed" }`), records the friend referral and
-        /// the timeline events. Used by `redeem_coupon` and by the ledger's post.
-        pub(crate) async fn redeem_coupon_tx<'c>(tx: &mut sqlx::Transaction<'c, $db>, r: &CouponRedemption) -> Result<RedeemOutcome> {
+        /// the timeline events. Used by `redeem_coupon` and by the ledger's post; on
+        /// SQLite the redemption and its template's name travel in one batch, the events
+        /// with the posting's next (writer.rs).
+        pub(crate) async fn redeem_coupon_w<'c>(w: &mut $crate::writer::Writer<'c, $db>, r: &CouponRedemption) -> Result<RedeemOutcome> {
             let t = r.tenant_id.0;
-            let row: Option<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE coupons SET status = 'redeemed', redeemed_at = $3, redeemed_by = $4, redeemed_store_id = $5, \
-                 redeemed_staff_id = $6, redeem_key = $7 WHERE tenant_id = $1 AND id = $2 AND status = 'issued' RETURNING {COUPON_COLS}"
-            )))
-            .bind(t)
-            .bind(r.coupon)
-            .bind(r.at)
-            .bind(r.customer.map(|x| x.0))
-            .bind(r.store.map(|x| x.0))
-            .bind(r.staff.map(|x| x.0))
-            .bind(&r.key)
-            .fetch_optional(&mut **tx)
-            .await?;
+            let redeemed = w
+                .stmt(&format!(
+                    "UPDATE coupons SET status = 'redeemed', redeemed_at = $3, redeemed_by = $4, redeemed_store_id = $5, \
+                     redeemed_staff_id = $6, redeem_key = $7 WHERE tenant_id = $1 AND id = $2 AND status = 'issued' RETURNING {COUPON_COLS}"
+                ))
+                .bind(t)
+                .bind(r.coupon)
+                .bind(r.at)
+                .bind(r.customer.map(|x| x.0))
+                .bind(r.store.map(|x| x.0))
+                .bind(r.staff.map(|x| x.0))
+                .bind(r.key.clone())
+                .rows()
+                .await?;
+            let template_name = w
+                .stmt(
+                    "SELECT name FROM coupon_templates WHERE tenant_id = $1 \
+                     AND id = (SELECT template_id FROM coupons WHERE tenant_id = $1 AND id = $2)",
+                )
+                .bind(t)
+                .bind(r.coupon)
+                .rows()
+                .await?;
+            w.flush().await?;
+            let row: Option<CouponRow> = w.take(redeemed)?.into_iter().next();
             let Some(row) = row else {
-                let current: Option<CouponRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COUPON_COLS} FROM coupons WHERE tenant_id = $1 AND id = $2")))
-                        .bind(t)
-                        .bind(r.coupon)
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                let current: Option<CouponRow> = w
+                    .stmt(&format!("SELECT {COUPON_COLS} FROM coupons WHERE tenant_id = $1 AND id = $2"))
+                    .bind(t)
+                    .bind(r.coupon)
+                    .fetch_optional()
+                    .await?;
                 let Some(current) = current else { return Err(StoreError::NotFound) };
                 // A retry of a redemption that already succeeded answers with it.
                 if r.key.is_some() && current.redeem_key == r.key {
@@ -458,36 +472,42 @@ macro_rules! impl_coupon_storage {
                 return Err(not_issued(coupon.status.as_str()));
             };
             let coupon = Coupon::try_from(row)?;
-            let name = template_name(tx, t, coupon.template_id).await?;
-            super::insert_event(tx, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, coupon.customer_id)).await?;
+            let (name,): (String,) = w
+                .take(template_name)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::MissingReference(format!("coupon template {}", coupon.template_id)))?;
+            super::insert_event_w(w, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, coupon.customer_id)).await?;
             let mut referral_recorded = false;
             if let Some(friend) = r.customer.filter(|c| *c != coupon.customer_id) {
-                super::insert_event(tx, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, friend)).await?;
+                super::insert_event_w(w, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, friend)).await?;
                 // Referred by the owner, unless referred by someone already (the
                 // condition is in the statement) or the owner was referred by this friend.
-                let previous: Option<Option<String>> =
-                    sqlx::query_scalar("SELECT acquisition_source FROM customers WHERE tenant_id = $1 AND id = $2")
-                        .bind(t)
-                        .bind(friend.0)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                let updated = sqlx::query(
-                    "UPDATE customers SET referred_by = $3, acquisition_source = 'friend_coupon', updated_at = $4 \
-                     WHERE tenant_id = $1 AND id = $2 AND referred_by IS NULL AND merged_into IS NULL \
-                     AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.tenant_id = $1 AND o.id = $3 AND o.referred_by = $2)",
-                )
-                .bind(t)
-                .bind(friend.0)
-                .bind(coupon.customer_id.0)
-                .bind(r.at)
-                .execute(&mut **tx)
-                .await?;
-                if updated.rows_affected() == 1 {
+                let previous: Option<(Option<String>,)> = w
+                    .stmt("SELECT acquisition_source FROM customers WHERE tenant_id = $1 AND id = $2")
+                    .bind(t)
+                    .bind(friend.0)
+                    .fetch_optional()
+                    .await?;
+                let updated: Option<(i32,)> = w
+                    .stmt(
+                        "UPDATE customers SET referred_by = $3, acquisition_source = 'friend_coupon', updated_at = $4 \
+                         WHERE tenant_id = $1 AND id = $2 AND referred_by IS NULL AND merged_into IS NULL \
+                         AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.tenant_id = $1 AND o.id = $3 AND o.referred_by = $2) \
+                         RETURNING 1",
+                    )
+                    .bind(t)
+                    .bind(friend.0)
+                    .bind(coupon.customer_id.0)
+                    .bind(r.at)
+                    .fetch_optional()
+                    .await?;
+                if updated.is_some() {
                     referral_recorded = true;
                     let ids = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-                    if let Some((on_friend, on_owner)) = coupon.referral_events(ids, previous.flatten().as_deref()) {
-                        super::insert_event(tx, &on_friend).await?;
-                        super::insert_event(tx, &on_owner).await?;
+                    if let Some((on_friend, on_owner)) = coupon.referral_events(ids, previous.and_then(|p| p.0).as_deref()) {
+                        super::insert_event_w(w, &on_friend).await?;
+                        super::insert_event_w(w, &on_owner).await?;
                     }
                 }
             }
@@ -650,10 +670,11 @@ macro_rules! impl_coupon_storage {
             }
 
             async fn redeem_coupon(&self, r: &CouponRedemption) -> Result<RedeemOutcome> {
-                let mut tx = self.writer().begin().await?;
-                let out = redeem_coupon_tx(&mut tx, r).await?;
+                let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
+                let mut w = $crate::writer::Writer::new(self.writer().begin().await?, !pg);
+                let out = redeem_coupon_w(&mut w, r).await?;
                 if !out.replayed {
-                    tx.commit().await?;
+                    w.commit().await?;
                 }
                 Ok(out)
             }

@@ -223,6 +223,7 @@ macro_rules! impl_ledger_storage {
         use patron_domain::card::CardStatus;
         use patron_domain::ids::CardId;
         use patron_domain::ledger::{entry_hash, AccountKey, EntryFields, GENESIS_HASH};
+        use $crate::writer::Expect;
 
         async fn insert_card_tx<'c>(tx: &mut sqlx::Transaction<'c, $db>, c: &Card) -> Result<()> {
             sqlx::query(
@@ -246,93 +247,100 @@ macro_rules! impl_ledger_storage {
             Ok(())
         }
 
-        /// Moves the balances of one group of accounts (all customer-side, or all the
-        /// store's), appending `(account, posting, balance after)` to `lines` in the
-        /// group's order. The statements themselves refuse to cross an account's floor, so
-        /// two concurrent spends cannot both pass a balance check made earlier.
-        ///
-        /// A group whose accounts are all distinct moves in one statement (on PostgreSQL an
-        /// upsert taking its rows in id order: one global lock order, no deadlocks); an
-        /// account missing from its answer (the floor refused, or on SQLite its first use)
-        /// and groups with an account twice (noted points entries) go one statement per
-        /// posting.
-        async fn apply_balances<'c, 'p>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+        /// Moves the balances of one group of accounts, as one statement when all its
+        /// accounts are distinct (see `finish_balances` for the others): on PostgreSQL an
+        /// upsert taking its rows in id order (one global lock order, no deadlocks), on
+        /// SQLite an `UPDATE … FROM (VALUES …)`. The statement itself refuses to cross an
+        /// account's floor, so two concurrent spends cannot both pass a balance check
+        /// made earlier. Queued on SQLite: its rows come with the writer's next flush.
+        async fn queue_balances<'c, 'p>(
+            w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             pg: bool,
             group: &[(uuid::Uuid, &'p PostingSpec)],
-            lines: &mut Vec<(uuid::Uuid, &'p PostingSpec, i64)>,
-        ) -> Result<()> {
+        ) -> Result<Option<$crate::writer::Ticket>> {
             let t = txn.tenant_id.0;
             let distinct = group.iter().map(|(id, _)| *id).collect::<std::collections::BTreeSet<_>>().len() == group.len();
-            let mut moved: std::collections::HashMap<uuid::Uuid, i64> = Default::default();
-            if distinct && group.len() >= 2 {
-                let mut b = if pg {
-                    // An upsert, row by row in id order: it creates an account on its first
-                    // use and waits for one another post is creating, so no row is ever
-                    // taken out of order (an UPDATE would skip a row created after its
-                    // snapshot, and taking it afterwards could deadlock).
-                    let mut b = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
-                         SELECT ",
-                    );
-                    b.push_bind(t);
-                    // The table's CHECK judges the row proposed for insertion even when it
-                    // conflicts: a spend from an existing account proposes no floor.
-                    b.push(
-                        ", v.id, v.kind, v.unit, v.card_id, v.customer_id, v.store_id, v.tender, v.d, \
-                         CASE WHEN v.floor IS NULL OR v.d >= v.floor THEN v.floor END, ",
-                    );
-                    b.push_bind(txn.created_at);
-                    b.push(" FROM (");
-                    b.push_values(group, |mut r, (id, p)| {
-                        r.push_bind(*id)
-                            .push_bind(p.key.kind.as_str())
-                            .push_bind(p.key.kind.unit().as_str())
-                            .push_bind(p.key.card.map(|x| x.0))
-                            .push_bind(p.key.customer.map(|x| x.0))
-                            .push_bind(p.key.store.map(|x| x.0))
-                            .push_bind(p.key.tender.map(|x| x.as_str()))
-                            .push_bind(p.amount)
-                            .push_bind(p.floor);
-                    });
-                    // A new account is never created below its floor (its first posting is
-                    // a spend): such a row is left out, and `apply_balance` refuses it.
-                    b.push(
-                        ") AS v (id, kind, unit, card_id, customer_id, store_id, tender, d, floor) \
-                         WHERE v.floor IS NULL OR v.d >= v.floor OR EXISTS (SELECT 1 FROM ledger_accounts x WHERE x.tenant_id = ",
-                    );
-                    b.push_bind(t);
-                    b.push(
-                        " AND x.id = v.id) ORDER BY v.id \
-                         ON CONFLICT (tenant_id, id) DO UPDATE SET balance = ledger_accounts.balance + excluded.balance \
-                         WHERE ledger_accounts.floor IS NULL OR ledger_accounts.balance + excluded.balance >= ledger_accounts.floor \
-                         RETURNING id, balance",
-                    );
-                    b
-                } else {
-                    // SQLite names the columns of VALUES column1, column2.
-                    let mut b = sqlx::QueryBuilder::<$db>::new(
-                        "UPDATE ledger_accounts SET balance = balance + v.d FROM (SELECT column1 AS id, column2 AS d FROM (",
-                    );
-                    b.push_values(group, |mut r, (id, p)| {
+            if !distinct || group.len() < 2 {
+                return Ok(None);
+            }
+            let stmt = if pg {
+                // An upsert, row by row in id order: it creates an account on its first
+                // use and waits for one another post is creating, so no row is ever
+                // taken out of order (an UPDATE would skip a row created after its
+                // snapshot, and taking it afterwards could deadlock).
+                w.stmt(
+                    "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
+                     SELECT ",
+                )
+                .push_bind(t)
+                // The table's CHECK judges the row proposed for insertion even when it
+                // conflicts: a spend from an existing account proposes no floor.
+                .sql(
+                    ", v.id, v.kind, v.unit, v.card_id, v.customer_id, v.store_id, v.tender, v.d, \
+                     CASE WHEN v.floor IS NULL OR v.d >= v.floor THEN v.floor END, ",
+                )
+                .push_bind(txn.created_at)
+                .sql(" FROM (")
+                .push_values(group, |r, (id, p)| {
+                    r.push_bind(*id)
+                        .push_bind(p.key.kind.as_str())
+                        .push_bind(p.key.kind.unit().as_str())
+                        .push_bind(p.key.card.map(|x| x.0))
+                        .push_bind(p.key.customer.map(|x| x.0))
+                        .push_bind(p.key.store.map(|x| x.0))
+                        .push_bind(p.key.tender.map(|x| x.as_str()))
+                        .push_bind(p.amount)
+                        .push_bind(p.floor);
+                })
+                // A new account is never created below its floor (its first posting is
+                // a spend): such a row is left out, and `apply_balance` refuses it.
+                .sql(
+                    ") AS v (id, kind, unit, card_id, customer_id, store_id, tender, d, floor) \
+                     WHERE v.floor IS NULL OR v.d >= v.floor OR EXISTS (SELECT 1 FROM ledger_accounts x WHERE x.tenant_id = ",
+                )
+                .push_bind(t)
+                .sql(
+                    " AND x.id = v.id) ORDER BY v.id \
+                     ON CONFLICT (tenant_id, id) DO UPDATE SET balance = ledger_accounts.balance + excluded.balance \
+                     WHERE ledger_accounts.floor IS NULL OR ledger_accounts.balance + excluded.balance >= ledger_accounts.floor \
+                     RETURNING id, balance",
+                )
+            } else {
+                // SQLite names the columns of VALUES column1, column2.
+                w.stmt("UPDATE ledger_accounts SET balance = balance + v.d FROM (SELECT column1 AS id, column2 AS d FROM (")
+                    .push_values(group, |r, (id, p)| {
                         r.push_bind(*id).push_bind(p.amount);
-                    });
-                    b.push(")) AS v WHERE ledger_accounts.tenant_id = ");
-                    b.push_bind(t);
-                    b.push(
+                    })
+                    .sql(")) AS v WHERE ledger_accounts.tenant_id = ")
+                    .push_bind(t)
+                    .sql(
                         " AND ledger_accounts.id = v.id AND (ledger_accounts.floor IS NULL OR ledger_accounts.balance + v.d >= ledger_accounts.floor) \
                          RETURNING ledger_accounts.id, ledger_accounts.balance",
-                    );
-                    b
-                };
-                let rows: Vec<(uuid::Uuid, i64)> = b.build_query_as().fetch_all(&mut **tx).await?;
-                moved.extend(rows);
+                    )
+            };
+            Ok(Some(stmt.rows().await?))
+        }
+
+        /// Completes `queue_balances` after the flush, appending `(account, posting,
+        /// balance after)` to `lines` in the group's order. An account missing from its
+        /// answer (the floor refused, or on SQLite its first use) and groups with an
+        /// account twice (noted points entries) go one statement per posting.
+        async fn finish_balances<'c, 'p>(
+            w: &mut $crate::writer::Writer<'c, $db>,
+            txn: &TxnRecord,
+            group: &[(uuid::Uuid, &'p PostingSpec)],
+            ticket: Option<$crate::writer::Ticket>,
+            lines: &mut Vec<(uuid::Uuid, &'p PostingSpec, i64)>,
+        ) -> Result<()> {
+            let mut moved: std::collections::HashMap<uuid::Uuid, i64> = Default::default();
+            if let Some(ticket) = ticket {
+                moved.extend(w.take::<(uuid::Uuid, i64)>(ticket)?);
             }
             for (id, p) in group {
                 let balance_after = match moved.get(id) {
                     Some(b) => *b,
-                    None => apply_balance(tx, txn, *id, p).await?,
+                    None => apply_balance(w, txn, *id, p).await?,
                 };
                 lines.push((*id, *p, balance_after));
             }
@@ -342,53 +350,47 @@ macro_rules! impl_ledger_storage {
         /// One posting's balance change (see `apply_balances`), creating the account on
         /// its first use.
         async fn apply_balance<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+            w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             id: uuid::Uuid,
             p: &PostingSpec,
         ) -> Result<i64> {
             let t = txn.tenant_id.0;
-            let update = || {
-                sqlx::query_scalar::<_, i64>(
-                    "UPDATE ledger_accounts SET balance = balance + $3 WHERE tenant_id = $1 AND id = $2 \
-                     AND (floor IS NULL OR balance + $3 >= floor) RETURNING balance",
-                )
-                .bind(t)
-                .bind(id)
-                .bind(p.amount)
-            };
-            let mut row: Option<i64> = update().fetch_optional(&mut **tx).await?;
+            const UPDATE: &str = "UPDATE ledger_accounts SET balance = balance + $3 WHERE tenant_id = $1 AND id = $2 \
+                 AND (floor IS NULL OR balance + $3 >= floor) RETURNING balance";
+            let mut row: Option<(i64,)> = w.stmt(UPDATE).bind(t).bind(id).bind(p.amount).fetch_optional().await?;
             if row.is_none() && p.floor.is_none_or(|f| p.amount >= f) {
                 // First use of this account (or the floor refused): create it.
-                row = sqlx::query_scalar(
-                    "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING balance",
-                )
-                .bind(t)
-                .bind(id)
-                .bind(p.key.kind.as_str())
-                .bind(p.key.kind.unit().as_str())
-                .bind(p.key.card.map(|x| x.0))
-                .bind(p.key.customer.map(|x| x.0))
-                .bind(p.key.store.map(|x| x.0))
-                .bind(p.key.tender.map(|x| x.as_str()))
-                .bind(p.amount)
-                .bind(p.floor)
-                .bind(txn.created_at)
-                .fetch_optional(&mut **tx)
-                .await?;
+                row = w
+                    .stmt(
+                        "INSERT INTO ledger_accounts (tenant_id, id, kind, unit, card_id, customer_id, store_id, tender, balance, floor, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING balance",
+                    )
+                    .bind(t)
+                    .bind(id)
+                    .bind(p.key.kind.as_str())
+                    .bind(p.key.kind.unit().as_str())
+                    .bind(p.key.card.map(|x| x.0))
+                    .bind(p.key.customer.map(|x| x.0))
+                    .bind(p.key.store.map(|x| x.0))
+                    .bind(p.key.tender.map(|x| x.as_str()))
+                    .bind(p.amount)
+                    .bind(p.floor)
+                    .bind(txn.created_at)
+                    .fetch_optional()
+                    .await?;
                 if row.is_none() {
                     // Created concurrently by another post: apply the change to it.
-                    row = update().fetch_optional(&mut **tx).await?;
+                    row = w.stmt(UPDATE).bind(t).bind(id).bind(p.amount).fetch_optional().await?;
                 }
             }
-            row.ok_or(StoreError::Insufficient { account: id })
+            row.map(|(b,)| b).ok_or(StoreError::Insufficient { account: id })
         }
 
         /// Moves points lots along with a transaction's points postings (see `LotRule`):
         /// withdrawals first (collecting what they took), then deposits.
         async fn apply_lots<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+            w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             lines: &[(uuid::Uuid, &PostingSpec, i64)],
         ) -> Result<()> {
@@ -401,29 +403,31 @@ macro_rules! impl_ledger_storage {
             }
             // In a reversal: what the reversed transaction did to lots (lot, account, points).
             let reversed: Vec<(uuid::Uuid, uuid::Uuid, i64)> = match txn.reverses {
-                Some(r) => sqlx::query_as(
-                    "SELECT m.lot_id, l.account_id, m.points FROM points_lot_moves m \
-                     JOIN points_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id \
-                     WHERE m.tenant_id = $1 AND m.txn_id = $2 ORDER BY m.lot_id",
-                )
-                .bind(t)
-                .bind(r)
-                .fetch_all(&mut **tx)
-                .await?,
+                Some(r) => w
+                    .stmt(
+                        "SELECT m.lot_id, l.account_id, m.points FROM points_lot_moves m \
+                         JOIN points_lots l ON l.tenant_id = m.tenant_id AND l.id = m.lot_id \
+                         WHERE m.tenant_id = $1 AND m.txn_id = $2 ORDER BY m.lot_id",
+                    )
+                    .bind(t)
+                    .bind(r)
+                    .fetch_all()
+                    .await?,
                 None => Vec::new(),
             };
             let mut moves: std::collections::BTreeMap<uuid::Uuid, i64> = Default::default();
             // Lots taken by this transaction, for carrying over: (earned_on, expires_on, points).
             let mut taken: std::collections::VecDeque<(chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = Default::default();
             for (account, p, _) in lines.iter().filter(|(_, p, _)| is_lotted(p) && p.amount < 0) {
-                let rows: Vec<(uuid::Uuid, chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = sqlx::query_as(
-                    "SELECT id, earned_on, expires_on, remaining FROM points_lots \
-                     WHERE tenant_id = $1 AND account_id = $2 AND remaining > 0",
-                )
-                .bind(t)
-                .bind(*account)
-                .fetch_all(&mut **tx)
-                .await?;
+                let rows: Vec<(uuid::Uuid, chrono::NaiveDate, Option<chrono::NaiveDate>, i64)> = w
+                    .stmt(
+                        "SELECT id, earned_on, expires_on, remaining FROM points_lots \
+                         WHERE tenant_id = $1 AND account_id = $2 AND remaining > 0",
+                    )
+                    .bind(t)
+                    .bind(*account)
+                    .fetch_all()
+                    .await?;
                 let mut lots: Vec<patron_domain::points::Lot> = rows
                     .iter()
                     .map(|(id, earned_on, expires_on, remaining)| patron_domain::points::Lot {
@@ -508,7 +512,7 @@ macro_rules! impl_ledger_storage {
                     // Deterministic: the transaction's id and the lot's place in it.
                     lot_no += 1;
                     let id = uuid::Uuid::new_v5(&txn.id, format!("points-lot-{lot_no}").as_bytes());
-                    sqlx::query(
+                    w.stmt(
                         "INSERT INTO points_lots (tenant_id, id, account_id, txn_id, earned_on, expires_on, points, remaining, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
                     )
@@ -520,7 +524,7 @@ macro_rules! impl_ledger_storage {
                     .bind(expires_on)
                     .bind(pts)
                     .bind(txn.created_at)
-                    .execute(&mut **tx)
+                    .exec(Expect::Any)
                     .await?;
                     moves.insert(id, pts);
                     fresh.insert(id);
@@ -528,25 +532,23 @@ macro_rules! impl_ledger_storage {
             }
             moves.retain(|_, x| *x != 0);
             for (&lot, &x) in moves.iter().filter(|(lot, _)| !fresh.contains(*lot)) {
-                let r = sqlx::query(
+                w.stmt(
                     "UPDATE points_lots SET remaining = remaining + $3 WHERE tenant_id = $1 AND id = $2 \
                      AND remaining + $3 >= 0 AND remaining + $3 <= points",
                 )
                 .bind(t)
                 .bind(lot)
                 .bind(x)
-                .execute(&mut **tx)
+                .exec(Expect::Rows(1, StoreError::Corrupt(format!("points lot {lot} cannot move by {x}"))))
                 .await?;
-                if r.rows_affected() != 1 {
-                    return Err(StoreError::Corrupt(format!("points lot {lot} cannot move by {x}")));
-                }
             }
             if !moves.is_empty() {
-                let mut b = sqlx::QueryBuilder::<$db>::new("INSERT INTO points_lot_moves (tenant_id, txn_id, lot_id, points) ");
-                b.push_values(&moves, |mut r, (lot, x)| {
-                    r.push_bind(t).push_bind(txn.id).push_bind(*lot).push_bind(*x);
-                });
-                b.build().execute(&mut **tx).await?;
+                w.stmt("INSERT INTO points_lot_moves (tenant_id, txn_id, lot_id, points) ")
+                    .push_values(&moves, |r, (lot, x)| {
+                        r.push_bind(t).push_bind(txn.id).push_bind(*lot).push_bind(*x);
+                    })
+                    .exec(Expect::Any)
+                    .await?;
             }
             Ok(())
         }
@@ -562,13 +564,13 @@ macro_rules! impl_ledger_storage {
 
         /// Stores a bill and its lines under `number`.
         async fn insert_checkout<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+            w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             c: &$crate::ledger::CheckoutRecord,
             number: &str,
         ) -> Result<()> {
             let t = txn.tenant_id.0;
-            sqlx::query(
+            w.stmt(
                 "INSERT INTO checkouts (tenant_id, id, store_id, staff_id, customer_id, card_id, number, business_date, created_at, \
                  party_size, table_label, gross, discount, amount_due, breakdown, tenders, receipt, status, refunded) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
@@ -579,78 +581,95 @@ macro_rules! impl_ledger_storage {
             .bind(c.staff_id.0)
             .bind(c.customer_id.map(|x| x.0))
             .bind(c.card_id.map(|x| x.0))
-            .bind(number)
+            .bind(number.to_string())
             .bind(c.business_date)
             .bind(txn.created_at)
             .bind(c.party_size)
-            .bind(&c.table_label)
+            .bind(c.table_label.clone())
             .bind(c.gross)
             .bind(c.discount)
             .bind(c.amount_due)
             .bind(c.breakdown.to_string())
             .bind(c.tenders.to_string())
             .bind(c.receipt.to_string())
-            .bind(&c.status)
+            .bind(c.status.clone())
             .bind(c.refunded)
-            .execute(&mut **tx)
+            .exec(Expect::Any)
             .await?;
             if !c.lines.is_empty() {
-                let mut b = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO checkout_lines (tenant_id, checkout_id, line_no, item_id, name, quantity, unit_price, gross, net) ",
-                );
-                b.push_values(&c.lines, |mut r, l| {
-                    r.push_bind(t)
-                        .push_bind(txn.id)
-                        .push_bind(l.line_no)
-                        .push_bind(l.item_id.map(|x| x.0))
-                        .push_bind(l.name.clone())
-                        .push_bind(l.quantity)
-                        .push_bind(l.unit_price)
-                        .push_bind(l.gross)
-                        .push_bind(l.net);
-                });
-                b.build().execute(&mut **tx).await?;
+                w.stmt("INSERT INTO checkout_lines (tenant_id, checkout_id, line_no, item_id, name, quantity, unit_price, gross, net) ")
+                    .push_values(&c.lines, |r, l| {
+                        r.push_bind(t)
+                            .push_bind(txn.id)
+                            .push_bind(l.line_no)
+                            .push_bind(l.item_id.map(|x| x.0))
+                            .push_bind(l.name.clone())
+                            .push_bind(l.quantity)
+                            .push_bind(l.unit_price)
+                            .push_bind(l.gross)
+                            .push_bind(l.net);
+                    })
+                    .exec(Expect::Any)
+                    .await?;
             }
             Ok(())
         }
 
         /// Takes the bill's receipt number from its store's counter, which every till of
-        /// the store needs: called last, just before the chain head. PostgreSQL stores the
+        /// the store needs: queued last, just before the chain head. PostgreSQL stores the
         /// bill before (under its transaction id) and numbers it here in one statement;
-        /// SQLite (one writer, no data-modifying CTEs) stores it here.
-        async fn number_checkout<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+        /// SQLite (no data-modifying CTEs) counts here and stores the bill in
+        /// `finish_number`.
+        async fn queue_number<'c>(
+            w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             c: &$crate::ledger::CheckoutRecord,
             pg: bool,
-        ) -> Result<String> {
+        ) -> Result<$crate::writer::Ticket> {
             let t = txn.tenant_id.0;
             if pg {
-                return Ok(sqlx::query_scalar(
-                    "WITH n AS (INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
-                     ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n) \
-                     UPDATE checkouts SET number = $5 || CASE WHEN n.n < 10000 THEN lpad(n.n::text, 4, '0') ELSE n.n::text END \
-                     FROM n WHERE tenant_id = $1 AND id = $4 RETURNING number",
-                )
-                .bind(t)
-                .bind(c.store_id.0)
-                .bind(c.business_date)
-                .bind(txn.id)
-                .bind(receipt_prefix(c))
-                .fetch_one(&mut **tx)
-                .await?);
+                return w
+                    .stmt(
+                        "WITH n AS (INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
+                         ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n) \
+                         UPDATE checkouts SET number = $5 || CASE WHEN n.n < 10000 THEN lpad(n.n::text, 4, '0') ELSE n.n::text END \
+                         FROM n WHERE tenant_id = $1 AND id = $4 RETURNING number",
+                    )
+                    .bind(t)
+                    .bind(c.store_id.0)
+                    .bind(c.business_date)
+                    .bind(txn.id)
+                    .bind(receipt_prefix(c))
+                    .rows()
+                    .await;
             }
-            let n: i64 = sqlx::query_scalar(
+            w.stmt(
                 "INSERT INTO receipt_counters (tenant_id, store_id, business_date, n) VALUES ($1, $2, $3, 1) \
                  ON CONFLICT (tenant_id, store_id, business_date) DO UPDATE SET n = receipt_counters.n + 1 RETURNING n",
             )
             .bind(t)
             .bind(c.store_id.0)
             .bind(c.business_date)
-            .fetch_one(&mut **tx)
-            .await?;
+            .rows()
+            .await
+        }
+
+        /// Completes `queue_number` after the flush: the bill's receipt number.
+        async fn finish_number<'c>(
+            w: &mut $crate::writer::Writer<'c, $db>,
+            txn: &TxnRecord,
+            c: &$crate::ledger::CheckoutRecord,
+            pg: bool,
+            ticket: $crate::writer::Ticket,
+        ) -> Result<String> {
+            let missing = || StoreError::Corrupt("the receipt counter answered nothing".into());
+            if pg {
+                let (number,) = w.take::<(String,)>(ticket)?.into_iter().next().ok_or_else(missing)?;
+                return Ok(number);
+            }
+            let (n,) = w.take::<(i64,)>(ticket)?.into_iter().next().ok_or_else(missing)?;
             let number = receipt_number(c, n);
-            insert_checkout(tx, txn, c, &number).await?;
+            insert_checkout(w, txn, c, &number).await?;
             Ok(number)
         }
 
@@ -734,14 +753,14 @@ macro_rules! impl_ledger_storage {
         }
 
         async fn apply_loyalty_change<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+            w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             change: &LedgerChange,
         ) -> Result<()> {
             let t = txn.tenant_id.0;
             match change {
                 LedgerChange::Visit(v) => {
-                    sqlx::query(
+                    w.stmt(
                         "INSERT INTO visits (tenant_id, id, customer_id, card_id, store_id, staff_id, txn_id, source, occurred_at, local_date, amount, growth) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
@@ -752,15 +771,16 @@ macro_rules! impl_ledger_storage {
                     .bind(v.store_id.map(|x| x.0))
                     .bind(v.staff_id.map(|x| x.0))
                     .bind(v.txn_id.or(Some(txn.id)))
-                    .bind(&v.source)
+                    .bind(v.source.clone())
                     .bind(v.occurred_at)
                     .bind(v.local_date)
                     .bind(v.amount)
                     .bind(v.growth)
-                    .execute(&mut **tx)
+                    .exec(Expect::Any)
                     .await?;
                 }
                 LedgerChange::VisitsReversed { txn: original } => {
+                    let tx = w.tx().await?;
                     sqlx::query("UPDATE visits SET reversed_at = $3 WHERE tenant_id = $1 AND txn_id = $2 AND reversed_at IS NULL")
                         .bind(t)
                         .bind(*original)
@@ -769,10 +789,12 @@ macro_rules! impl_ledger_storage {
                         .await?;
                 }
                 LedgerChange::Level(l) => {
+                    let tx = w.tx().await?;
                     // A concurrent post changed the level first: this decision is stale.
                     let _applied = $crate::ledger_shared::apply_level_change!($db, tx, l);
                 }
                 LedgerChange::GiftTaken { gift } => {
+                    let tx = w.tx().await?;
                     let r = sqlx::query(
                         "UPDATE gifts SET stock = CASE WHEN stock IS NULL THEN NULL ELSE stock - 1 END \
                          WHERE tenant_id = $1 AND id = $2 AND (stock IS NULL OR stock > 0)",
@@ -786,6 +808,7 @@ macro_rules! impl_ledger_storage {
                     }
                 }
                 LedgerChange::GiftReturned { gift } => {
+                    let tx = w.tx().await?;
                     sqlx::query("UPDATE gifts SET stock = stock + 1 WHERE tenant_id = $1 AND id = $2 AND stock IS NOT NULL")
                         .bind(t)
                         .bind(*gift)
@@ -828,13 +851,9 @@ macro_rules! impl_ledger_storage {
             ) -> Result<PostOutcome> {
                 let t = txn.tenant_id.0;
                 let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
-                let mut tx = self.writer().begin().await?;
-                // 1. Idempotency: the unique key of `ledger_txns` refuses a key seen before
-                // (the insert below), and the original transaction answers instead. No
-                // lookup first: that would be one more statement on every post.
-                // A closed business day of the store takes no postings (settlement.rs): the
-                // transaction is recorded only if no closed day of its store covers its
-                // time (one statement for the check and the insert).
+                // On SQLite the writer sends the statements below in three batches (see
+                // writer.rs); on PostgreSQL one by one.
+                let mut w = $crate::writer::Writer::new(self.writer().begin().await?, !pg);
                 if let Some(store) = txn.store_id
                     && pg
                 {
@@ -843,267 +862,309 @@ macro_rules! impl_ledger_storage {
                     // flight, and a post that waited for a close sees the day closed below
                     // (its next statement reads after the close's commit). SQLite's single
                     // writer connection runs the two one after the other already.
-                    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    w.stmt("SELECT pg_advisory_xact_lock_shared($1)")
                         .bind($crate::ledger_shared::store_day_lock(store))
-                        .execute(&mut *tx)
+                        .exec(Expect::Any)
                         .await?;
                 }
-                let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO ledger_txns ({TXN_COLS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
-                     WHERE $8 IS NULL OR NOT EXISTS (SELECT 1 FROM business_days WHERE tenant_id = $1 AND store_id = $8 \
-                     AND status = 'closed' AND starts_at <= $15 AND ends_at > $15)"
-                )))
-                .bind(t)
-                .bind(txn.id)
-                .bind(&txn.kind)
-                .bind(&txn.idempotency_key)
-                .bind(&txn.request_hash)
-                .bind(txn.card_id.map(|x| x.0))
-                .bind(txn.customer_id.map(|x| x.0))
-                .bind(txn.store_id.map(|x| x.0))
-                .bind(txn.staff_id.map(|x| x.0))
-                .bind(txn.approver_id.map(|x| x.0))
-                .bind(txn.reverses)
-                .bind(&txn.reason)
-                .bind(&txn.memo)
-                .bind(txn.data.to_string())
-                .bind(txn.created_at)
-                .execute(&mut *tx)
-                .await;
-                if let Ok(r) = &inserted
-                    && r.rows_affected() == 0
-                {
-                    // The day is closed. A retry of a post made before the close still
-                    // answers with it.
-                    return match earlier_post(&mut tx, txn).await? {
-                        Some(answer) => Ok(answer),
-                        None => Err(StoreError::Conflict { what: "day_closed" }),
-                    };
-                }
-                match inserted {
-                    Ok(_) => {}
-                    // A concurrent request with the same key won the race: answer as a replay.
-                    Err(e) => {
-                        let err = StoreError::from(e);
-                        drop(tx);
-                        if let StoreError::Conflict { .. } = err {
-                            let mut tx = self.writer().begin().await?;
-                            return match earlier_post(&mut tx, txn).await? {
-                                Some(answer) => Ok(answer),
-                                None => Err(StoreError::AlreadyReversed),
-                            };
-                        }
-                        return Err(err);
-                    }
-                }
-                // 2. Card changes.
-                for change in changes {
-                    match change {
-                        LedgerChange::Insert(card) => insert_card_tx(&mut tx, card).await?,
-                        LedgerChange::CouponIssue(c) => super::coupons_impl::issue_coupon_tx(&mut tx, c).await?,
-                        LedgerChange::CouponRedeem { coupon, customer, store, staff } => {
-                            let r = $crate::coupons::CouponRedemption {
-                                tenant_id: txn.tenant_id,
-                                coupon: *coupon,
-                                at: txn.created_at,
-                                customer: *customer,
-                                store: *store,
-                                staff: *staff,
-                                key: None,
-                            };
-                            super::coupons_impl::redeem_coupon_tx(&mut tx, &r).await?;
-                        }
-                        // The bill takes its receipt number last (below): the store's
-                        // counter row is then locked only for the final statements.
-                        LedgerChange::Checkout(_) => {}
-                        // Checked under the chain head (below), once nothing else can commit first.
-                        LedgerChange::AdjustmentWithinLimit { .. } => {}
-                        LedgerChange::CheckoutStatus { .. }
-                        | LedgerChange::VisitRefund { .. }
-                        | LedgerChange::CouponRestore { .. }
-                        | LedgerChange::CouponVoid { .. } => apply_checkout_change(&mut tx, txn, change).await?,
-                        LedgerChange::Visit(_)
-                        | LedgerChange::VisitsReversed { .. }
-                        | LedgerChange::Level(_)
-                        | LedgerChange::GiftTaken { .. }
-                        | LedgerChange::GiftReturned { .. } => apply_loyalty_change(&mut tx, txn, change).await?,
-                        LedgerChange::Status { card, status, replaced_by } => {
-                            let r = sqlx::query(
-                                "UPDATE cards SET status = $3, replaced_by = COALESCE($4, replaced_by), status_changed_at = $5 \
-                                 WHERE tenant_id = $1 AND id = $2",
-                            )
-                            .bind(t)
-                            .bind(card.0)
-                            .bind(status.as_str())
-                            .bind(replaced_by.map(|x| x.0))
-                            .bind(txn.created_at)
-                            .execute(&mut *tx)
-                            .await?;
-                            if r.rows_affected() != 1 {
-                                return Err(StoreError::NotFound);
+                let txn_stmt = w.next_statement();
+                let body: Result<(Vec<EntryRecord>, Option<String>)> = async {
+                    // 1. Idempotency: the unique key of `ledger_txns` refuses a key seen
+                    // before, and the original transaction answers instead (below, after
+                    // the body). No lookup first: that would be one more statement on
+                    // every post. A closed business day of the store takes no postings
+                    // (settlement.rs): the transaction is recorded only if no closed day of
+                    // its store covers its time (one statement for the check and the
+                    // insert).
+                    w.stmt(&format!(
+                        "INSERT INTO ledger_txns ({TXN_COLS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+                         WHERE $8 IS NULL OR NOT EXISTS (SELECT 1 FROM business_days WHERE tenant_id = $1 AND store_id = $8 \
+                         AND status = 'closed' AND starts_at <= $15 AND ends_at > $15)"
+                    ))
+                    .bind(t)
+                    .bind(txn.id)
+                    .bind(txn.kind.clone())
+                    .bind(txn.idempotency_key.clone())
+                    .bind(txn.request_hash.clone())
+                    .bind(txn.card_id.map(|x| x.0))
+                    .bind(txn.customer_id.map(|x| x.0))
+                    .bind(txn.store_id.map(|x| x.0))
+                    .bind(txn.staff_id.map(|x| x.0))
+                    .bind(txn.approver_id.map(|x| x.0))
+                    .bind(txn.reverses)
+                    .bind(txn.reason.clone())
+                    .bind(txn.memo.clone())
+                    .bind(txn.data.to_string())
+                    .bind(txn.created_at)
+                    .exec(Expect::Rows(1, StoreError::Conflict { what: "day_closed" }))
+                    .await?;
+                    // 2. Card changes.
+                    for change in changes {
+                        match change {
+                            LedgerChange::Insert(card) => insert_card_tx(w.tx().await?, card).await?,
+                            LedgerChange::CouponIssue(c) => super::coupons_impl::issue_coupon_tx(w.tx().await?, c).await?,
+                            LedgerChange::CouponRedeem { coupon, customer, store, staff } => {
+                                let r = $crate::coupons::CouponRedemption {
+                                    tenant_id: txn.tenant_id,
+                                    coupon: *coupon,
+                                    at: txn.created_at,
+                                    customer: *customer,
+                                    store: *store,
+                                    staff: *staff,
+                                    key: None,
+                                };
+                                super::coupons_impl::redeem_coupon_w(&mut w, &r).await?;
+                            }
+                            // The bill takes its receipt number last (below): the store's
+                            // counter row is then locked only for the final statements.
+                            LedgerChange::Checkout(_) => {}
+                            // Checked under the chain head (below), once nothing else can commit first.
+                            LedgerChange::AdjustmentWithinLimit { .. } => {}
+                            LedgerChange::CheckoutStatus { .. }
+                            | LedgerChange::VisitRefund { .. }
+                            | LedgerChange::CouponRestore { .. }
+                            | LedgerChange::CouponVoid { .. } => apply_checkout_change(w.tx().await?, txn, change).await?,
+                            LedgerChange::Visit(_)
+                            | LedgerChange::VisitsReversed { .. }
+                            | LedgerChange::Level(_)
+                            | LedgerChange::GiftTaken { .. }
+                            | LedgerChange::GiftReturned { .. } => apply_loyalty_change(&mut w, txn, change).await?,
+                            LedgerChange::Status { card, status, replaced_by } => {
+                                w.stmt(
+                                    "UPDATE cards SET status = $3, replaced_by = COALESCE($4, replaced_by), status_changed_at = $5 \
+                                     WHERE tenant_id = $1 AND id = $2",
+                                )
+                                .bind(t)
+                                .bind(card.0)
+                                .bind(status.as_str())
+                                .bind(replaced_by.map(|x| x.0))
+                                .bind(txn.created_at)
+                                .exec(Expect::Rows(1, StoreError::NotFound))
+                                .await?;
                             }
                         }
                     }
-                }
-                // The customer's timeline event commits with the money, in one flush.
-                if let Some(e) = timeline {
-                    super::insert_event(&mut tx, e).await?;
-                }
-                // 3. Balances, in account-id order so concurrent posts lock rows in one order.
-                // Customer accounts first, then the store's shared accounts (tender, revenue),
-                // each in id order: one global lock order (no deadlocks), and the rows every
-                // till touches are held for the shortest time.
-                // Postings with a note keep an entry of their own (the third key part).
-                let mut merged: std::collections::BTreeMap<(bool, uuid::Uuid, usize), PostingSpec> = Default::default();
-                for (i, p) in postings.iter().enumerate() {
-                    let id = p.key.account_id(txn.tenant_id);
-                    let own = if p.note.is_some() { i + 1 } else { 0 };
-                    merged.entry((!p.key.kind.customer_side(), id, own)).and_modify(|m| m.amount += p.amount).or_insert_with(|| p.clone());
-                }
-                // Customer-side accounts first (each till mostly its own card's), then the
-                // points lots, then the shared accounts of the store (revenue, tenders), the
-                // bill's receipt number and the chain head: the rows every till needs are
-                // taken last and held for the fewest statements before the commit.
-                let mut lines: Vec<(uuid::Uuid, &PostingSpec, i64)> = Vec::with_capacity(merged.len());
-                let moving = |store_side: bool| -> Vec<(uuid::Uuid, &PostingSpec)> {
-                    merged
-                        .iter()
-                        .filter(|((side, _, _), p)| *side == store_side && p.amount != 0)
-                        .map(|((_, id, _), p)| (*id, p))
-                        .collect()
-                };
-                let checkout = changes.iter().find_map(|c| match c {
-                    LedgerChange::Checkout(r) => Some(&**r),
-                    _ => None,
-                });
-                if pg && let Some(c) = checkout {
-                    // Numbered below, once the store's rows are taken.
-                    insert_checkout(&mut tx, txn, c, &txn.id.to_string()).await?;
-                }
-                apply_balances(&mut tx, txn, pg, &moving(false), &mut lines).await?;
-                // Points lots move with the points (see `LotRule`); only customer-side
-                // accounts hold lots.
-                apply_lots(&mut tx, txn, &lines).await?;
-                apply_balances(&mut tx, txn, pg, &moving(true), &mut lines).await?;
-                let checkout_number = match checkout {
-                    Some(c) => Some(number_checkout(&mut tx, txn, c, pg).await?),
-                    None => None,
-                };
-                // 4. The hash chain: take the tenant's head (this row serialises posts of
-                //    one tenant, so it is taken last), append, move the head.
-                // One statement creates or advances the head and returns the hash to chain
-                // from; a post without entries (card changes only) leaves the head alone.
-                let (end_seq, mut prev): (i64, String) = if lines.is_empty() {
-                    (0, String::new())
-                } else {
-                    sqlx::query_as(
-                        "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
-                         ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq + excluded.seq RETURNING seq, hash",
-                    )
-                    .bind(t)
-                    .bind(lines.len() as i64)
-                    .bind(GENESIS_HASH)
-                    .fetch_one(&mut *tx)
-                    .await?
-                };
-                // Daily adjustment limits: read after taking the head, so every adjustment of
-                // the tenant that committed before is counted and none can commit meanwhile.
-                for change in changes {
-                    if let LedgerChange::AdjustmentWithinLimit { staff, since, amount, limit } = change {
-                        let rows: Vec<String> = sqlx::query_scalar(
-                            "SELECT data FROM ledger_txns WHERE tenant_id = $1 AND staff_id = $2 AND kind = 'adjustment' \
-                             AND approver_id IS NULL AND created_at >= $3 AND id <> $4",
-                        )
-                        .bind(t)
-                        .bind(staff.0)
-                        .bind(*since)
-                        .bind(txn.id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        let done = rows
+                    // The customer's timeline event commits with the money.
+                    if let Some(e) = timeline {
+                        super::insert_event_w(&mut w, e).await?;
+                    }
+                    // 3. Balances. Postings with a note keep an entry of their own (the
+                    // third key part).
+                    let mut merged: std::collections::BTreeMap<(bool, uuid::Uuid, usize), PostingSpec> = Default::default();
+                    for (i, p) in postings.iter().enumerate() {
+                        let id = p.key.account_id(txn.tenant_id);
+                        let own = if p.note.is_some() { i + 1 } else { 0 };
+                        merged.entry((!p.key.kind.customer_side(), id, own)).and_modify(|m| m.amount += p.amount).or_insert_with(|| p.clone());
+                    }
+                    let moving = |store_side: bool| -> Vec<(uuid::Uuid, &PostingSpec)> {
+                        merged
                             .iter()
-                            .map(|d| $crate::audit_shared::adjustment_amount(d).saturating_abs())
-                            .fold(0i64, i64::saturating_add);
-                        if done.saturating_add(*amount) > *limit {
-                            return Err(StoreError::Conflict { what: "adjustment_day_limit" });
+                            .filter(|((side, _, _), p)| *side == store_side && p.amount != 0)
+                            .map(|((_, id, _), p)| (*id, p))
+                            .collect()
+                    };
+                    let (customer_side, store_side) = (moving(false), moving(true));
+                    let entry_count = customer_side.len() + store_side.len();
+                    let mut lines: Vec<(uuid::Uuid, &PostingSpec, i64)> = Vec::with_capacity(entry_count);
+                    let checkout = changes.iter().find_map(|c| match c {
+                        LedgerChange::Checkout(r) => Some(&**r),
+                        _ => None,
+                    });
+                    if pg {
+                        // Customer-side accounts first (each till mostly its own card's),
+                        // then the points lots, then the shared accounts of the store
+                        // (revenue, tenders), the bill's receipt number and the chain head:
+                        // the rows every till needs are taken last and held for the fewest
+                        // statements before the commit, each group in id order (one global
+                        // lock order, no deadlocks).
+                        if let Some(c) = checkout {
+                            // Numbered below, once the store's rows are taken.
+                            insert_checkout(&mut w, txn, c, &txn.id.to_string()).await?;
+                        }
+                        let ticket = queue_balances(&mut w, txn, pg, &customer_side).await?;
+                        finish_balances(&mut w, txn, &customer_side, ticket, &mut lines).await?;
+                        // Points lots move with the points (see `LotRule`); only
+                        // customer-side accounts hold lots.
+                        apply_lots(&mut w, txn, &lines).await?;
+                        let ticket = queue_balances(&mut w, txn, pg, &store_side).await?;
+                        finish_balances(&mut w, txn, &store_side, ticket, &mut lines).await?;
+                    }
+                    // SQLite has one writer: no lock order to keep, so every balance moves
+                    // in one statement, sent with the counter and the head below.
+                    let both: Vec<(uuid::Uuid, &PostingSpec)> = if pg { Vec::new() } else { [customer_side, store_side].concat() };
+                    let balances = if pg { None } else { queue_balances(&mut w, txn, pg, &both).await? };
+                    let number = match checkout {
+                        Some(c) => Some(queue_number(&mut w, txn, c, pg).await?),
+                        None => None,
+                    };
+                    // 4. The hash chain: take the tenant's head (this row serialises posts
+                    //    of one tenant, so it is taken last), append, move the head. One
+                    //    statement creates or advances the head and returns the hash to
+                    //    chain from; a post without entries (card changes only) leaves the
+                    //    head alone.
+                    let head = if entry_count == 0 {
+                        None
+                    } else {
+                        Some(
+                            w.stmt(
+                                "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq + excluded.seq RETURNING seq, hash",
+                            )
+                            .bind(t)
+                            .bind(entry_count as i64)
+                            .bind(GENESIS_HASH)
+                            .rows()
+                            .await?,
+                        )
+                    };
+                    w.flush().await?;
+                    if !pg {
+                        finish_balances(&mut w, txn, &both, balances, &mut lines).await?;
+                        apply_lots(&mut w, txn, &lines).await?;
+                    }
+                    let checkout_number = match (checkout, number) {
+                        (Some(c), Some(ticket)) => Some(finish_number(&mut w, txn, c, pg, ticket).await?),
+                        _ => None,
+                    };
+                    let (end_seq, mut prev): (i64, String) = match head {
+                        Some(ticket) => w
+                            .take(ticket)?
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| StoreError::Corrupt("the chain head answered nothing".into()))?,
+                        None => (0, String::new()),
+                    };
+                    // Daily adjustment limits: read after taking the head, so every
+                    // adjustment of the tenant that committed before is counted and none
+                    // can commit meanwhile.
+                    for change in changes {
+                        if let LedgerChange::AdjustmentWithinLimit { staff, since, amount, limit } = change {
+                            let rows: Vec<(String,)> = w
+                                .stmt(
+                                    "SELECT data FROM ledger_txns WHERE tenant_id = $1 AND staff_id = $2 AND kind = 'adjustment' \
+                                     AND approver_id IS NULL AND created_at >= $3 AND id <> $4",
+                                )
+                                .bind(t)
+                                .bind(staff.0)
+                                .bind(*since)
+                                .bind(txn.id)
+                                .fetch_all()
+                                .await?;
+                            let done = rows
+                                .iter()
+                                .map(|(d,)| $crate::audit_shared::adjustment_amount(d).saturating_abs())
+                                .fold(0i64, i64::saturating_add);
+                            if done.saturating_add(*amount) > *limit {
+                                return Err(StoreError::Conflict { what: "adjustment_day_limit" });
+                            }
                         }
                     }
-                }
-                let mut seq = end_seq - lines.len() as i64;
-                let mut entries = Vec::with_capacity(lines.len());
-                for (account_id, p, balance_after) in lines {
-                    let (unit, amount) = (p.key.kind.unit(), p.amount);
-                    let note = p.note.as_ref();
-                    seq += 1;
-                    let fields = EntryFields {
-                        tenant: txn.tenant_id,
-                        seq,
-                        txn_id: txn.id,
-                        account_id,
-                        amount,
-                        balance_after,
-                        staff: txn.staff_id.map(|x| x.0),
-                        store: txn.store_id.map(|x| x.0),
-                        at_micros: $crate::ledger_shared::micros(txn.created_at),
-                        memo: note.map_or(&txn.memo, |n| &n.memo),
-                        rule: note.map(|n| n.rule.as_str()),
-                        memo_en: note.map(|n| n.memo_en.as_str()),
-                    };
-                    let hash = entry_hash(&prev, &fields);
-                    entries.push(EntryRecord {
-                        tenant_id: txn.tenant_id,
-                        seq,
-                        txn_id: txn.id,
-                        account_id,
-                        unit,
-                        amount,
-                        balance_after,
-                        staff_id: txn.staff_id,
-                        store_id: txn.store_id,
-                        created_at: txn.created_at,
-                        memo: note.map_or_else(|| txn.memo.clone(), |n| n.memo.clone()),
-                        rule: note.map(|n| n.rule.clone()),
-                        memo_en: note.map(|n| n.memo_en.clone()),
-                        prev_hash: std::mem::replace(&mut prev, hash.clone()),
-                        hash,
-                    });
-                }
-                if !entries.is_empty() {
-                    // PostgreSQL moves the head in the same statement (one round trip less
-                    // while the head is held); SQLite has no data-modifying CTEs.
-                    let mut b = sqlx::QueryBuilder::<$db>::new("");
-                    if pg {
-                        b.push("WITH head AS (UPDATE ledger_heads SET hash = ");
-                        b.push_bind(prev.clone());
-                        b.push(" WHERE tenant_id = ");
-                        b.push_bind(t);
-                        b.push(") ");
+                    let mut seq = end_seq - lines.len() as i64;
+                    let mut entries = Vec::with_capacity(lines.len());
+                    for (account_id, p, balance_after) in lines {
+                        let (unit, amount) = (p.key.kind.unit(), p.amount);
+                        let note = p.note.as_ref();
+                        seq += 1;
+                        let fields = EntryFields {
+                            tenant: txn.tenant_id,
+                            seq,
+                            txn_id: txn.id,
+                            account_id,
+                            amount,
+                            balance_after,
+                            staff: txn.staff_id.map(|x| x.0),
+                            store: txn.store_id.map(|x| x.0),
+                            at_micros: $crate::ledger_shared::micros(txn.created_at),
+                            memo: note.map_or(&txn.memo, |n| &n.memo),
+                            rule: note.map(|n| n.rule.as_str()),
+                            memo_en: note.map(|n| n.memo_en.as_str()),
+                        };
+                        let hash = entry_hash(&prev, &fields);
+                        entries.push(EntryRecord {
+                            tenant_id: txn.tenant_id,
+                            seq,
+                            txn_id: txn.id,
+                            account_id,
+                            unit,
+                            amount,
+                            balance_after,
+                            staff_id: txn.staff_id,
+                            store_id: txn.store_id,
+                            created_at: txn.created_at,
+                            memo: note.map_or_else(|| txn.memo.clone(), |n| n.memo.clone()),
+                            rule: note.map(|n| n.rule.clone()),
+                            memo_en: note.map(|n| n.memo_en.clone()),
+                            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                            hash,
+                        });
                     }
-                    b.push(format!("INSERT INTO ledger_entries ({ENTRY_COLS}) "));
-                    b.push_values(&entries, |mut r, e| {
-                        r.push_bind(t)
-                            .push_bind(e.seq)
-                            .push_bind(e.txn_id)
-                            .push_bind(e.account_id)
-                            .push_bind(e.unit.as_str())
-                            .push_bind(e.amount)
-                            .push_bind(e.balance_after)
-                            .push_bind(e.staff_id.map(|x| x.0))
-                            .push_bind(e.store_id.map(|x| x.0))
-                            .push_bind(e.created_at)
-                            .push_bind(e.memo.clone())
-                            .push_bind(e.prev_hash.clone())
-                            .push_bind(e.hash.clone())
-                            .push_bind(e.rule.clone())
-                            .push_bind(e.memo_en.clone());
-                    });
-                    b.build().execute(&mut *tx).await?;
-                    if !pg {
-                        sqlx::query("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1").bind(t).bind(&prev).execute(&mut *tx).await?;
+                    if !entries.is_empty() {
+                        // PostgreSQL moves the head in the same statement (one round trip
+                        // less while the head is held); SQLite has no data-modifying CTEs
+                        // and sends the two together.
+                        let stmt = if pg {
+                            w.stmt("WITH head AS (UPDATE ledger_heads SET hash = ")
+                                .push_bind(prev.clone())
+                                .sql(" WHERE tenant_id = ")
+                                .push_bind(t)
+                                .sql(") ")
+                        } else {
+                            w.stmt("")
+                        };
+                        stmt.sql(&format!("INSERT INTO ledger_entries ({ENTRY_COLS}) "))
+                            .push_values(&entries, |r, e| {
+                                r.push_bind(t)
+                                    .push_bind(e.seq)
+                                    .push_bind(e.txn_id)
+                                    .push_bind(e.account_id)
+                                    .push_bind(e.unit.as_str())
+                                    .push_bind(e.amount)
+                                    .push_bind(e.balance_after)
+                                    .push_bind(e.staff_id.map(|x| x.0))
+                                    .push_bind(e.store_id.map(|x| x.0))
+                                    .push_bind(e.created_at)
+                                    .push_bind(e.memo.clone())
+                                    .push_bind(e.prev_hash.clone())
+                                    .push_bind(e.hash.clone())
+                                    .push_bind(e.rule.clone())
+                                    .push_bind(e.memo_en.clone());
+                            })
+                            .exec(Expect::Any)
+                            .await?;
+                        if !pg {
+                            w.stmt("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1")
+                                .bind(t)
+                                .bind(prev.clone())
+                                .exec(Expect::Any)
+                                .await?;
+                        }
                     }
+                    w.flush().await?;
+                    Ok((entries, checkout_number))
                 }
-                tx.commit().await?;
-                Ok(PostOutcome::Posted { entries, checkout_number })
+                .await;
+                match body {
+                    Ok((entries, checkout_number)) => {
+                        w.commit().await?;
+                        Ok(PostOutcome::Posted { entries, checkout_number })
+                    }
+                    // The key was used before (a retry, or a concurrent request with the
+                    // same key that won the race), or the day is closed: the original
+                    // transaction answers if there is one (a retry of a post made before
+                    // the close still answers with it).
+                    Err(e @ StoreError::Conflict { .. }) if w.failed_at() == Some(txn_stmt) => {
+                        let day_closed = matches!(e, StoreError::Conflict { what: "day_closed" });
+                        drop(w);
+                        let mut tx = self.writer().begin().await?;
+                        match earlier_post(&mut tx, txn).await? {
+                            Some(answer) => Ok(answer),
+                            None if day_closed => Err(e),
+                            // Not the key: the unique index on `reverses`.
+                            None => Err(StoreError::AlreadyReversed),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
             }
 
             async fn txn(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<TxnRecord>> {

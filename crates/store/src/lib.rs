@@ -27,6 +27,7 @@ mod rows;
 pub mod settlement;
 mod settlement_shared;
 mod shared;
+mod writer;
 
 pub mod postgres;
 pub mod sqlite;

@@ -112,23 +112,39 @@ macro_rules! impl_storage {
         use patron_domain::timeline::TimelineEvent;
         use sqlx::QueryBuilder;
 
+        const INSERT_EVENT: &str = "INSERT INTO timeline_events (tenant_id, id, customer_id, occurred_at, kind, summary, data, store_id, staff_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
         async fn insert_event<'c>(tx: &mut sqlx::Transaction<'c, $db>, e: &TimelineEvent) -> Result<()> {
-            sqlx::query(
-                "INSERT INTO timeline_events (tenant_id, id, customer_id, occurred_at, kind, summary, data, store_id, staff_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(e.tenant_id.0)
-            .bind(e.id.0)
-            .bind(e.customer_id.0)
-            .bind(e.occurred_at)
-            .bind(&e.kind)
-            .bind(&e.summary)
-            .bind(e.data.to_string())
-            .bind(e.store_id.map(|s| s.0))
-            .bind(e.staff_id.map(|s| s.0))
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query(INSERT_EVENT)
+                .bind(e.tenant_id.0)
+                .bind(e.id.0)
+                .bind(e.customer_id.0)
+                .bind(e.occurred_at)
+                .bind(&e.kind)
+                .bind(&e.summary)
+                .bind(e.data.to_string())
+                .bind(e.store_id.map(|s| s.0))
+                .bind(e.staff_id.map(|s| s.0))
+                .execute(&mut **tx)
+                .await?;
             Ok(())
+        }
+
+        /// `insert_event` queued on a writer (see writer.rs).
+        async fn insert_event_w<'c>(w: &mut $crate::writer::Writer<'c, $db>, e: &TimelineEvent) -> Result<()> {
+            w.stmt(INSERT_EVENT)
+                .bind(e.tenant_id.0)
+                .bind(e.id.0)
+                .bind(e.customer_id.0)
+                .bind(e.occurred_at)
+                .bind(e.kind.clone())
+                .bind(e.summary.clone())
+                .bind(e.data.to_string())
+                .bind(e.store_id.map(|s| s.0))
+                .bind(e.staff_id.map(|s| s.0))
+                .exec($crate::writer::Expect::Any)
+                .await
         }
 
         async fn upsert_customer<'c>(tx: &mut sqlx::Transaction<'c, $db>, c: &Customer) -> Result<()> {
