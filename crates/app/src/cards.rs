@@ -1188,17 +1188,25 @@ impl App {
         let card = self.card(actor, card_id).await?;
         Self::usable(&card, true)?;
         let store = at_store(actor, "spends")?;
-        // A retried request must not ask for the PIN again nor fail on the new balance.
+        // A retried request must not ask for the PIN again (nor count a wrong one) nor
+        // fail on the new balance: where the PIN is asked, the key is looked up first;
+        // otherwise only when the balance refuses (below), and the ledger's unique key
+        // recognises a retry when it posts.
         let hash = request_hash("spend", card.id, &(req.amount, &req.memo));
-        if let Some(r) = self
-            .replayed(actor, &req.idempotency_key, &hash, &card)
-            .await?
+        let settings = self.settings(actor).await?;
+        let asks_pin = settings.pin_required
+            || req.pin.is_some()
+            || req.pin_token.is_some()
+            || card.pin_locked_until.is_some_and(|until| until > now());
+        if asks_pin
+            && let Some(r) = self
+                .replayed(actor, &req.idempotency_key, &hash, &card)
+                .await?
         {
             return Ok(r);
         }
         self.check_pin(actor, &card, req.pin.as_deref(), req.pin_token.as_deref())
             .await?;
-        let settings = self.settings(actor).await?;
         let keys = self.money_keys(actor, &card).await?;
         // Points, the visit and any upgrade post with the spend (one transaction).
         let customer = match card.customer_id {
@@ -1231,21 +1239,33 @@ impl App {
                 req.amount,
                 bal.principal,
                 bal.bonus,
-            )
-            .map_err(|e| match e {
-                SplitError::Insufficient { available, .. } => AppError::Conflict {
-                    code: "insufficient_balance",
-                    field: Some("amount"),
-                    message: format!("insufficient balance: {available} available"),
-                    existing: None,
-                },
-                SplitError::NotPositive => ValidationErrors::single(
-                    "amount",
-                    "not_positive",
-                    "the amount must be more than zero",
-                )
-                .into(),
-            })?;
+            );
+            let split = match split {
+                Ok(split) => split,
+                Err(SplitError::Insufficient { available, .. }) => {
+                    if !asks_pin
+                        && let Some(r) = self
+                            .replayed(actor, &req.idempotency_key, &hash, &card)
+                            .await?
+                    {
+                        return Ok(r);
+                    }
+                    return Err(AppError::Conflict {
+                        code: "insufficient_balance",
+                        field: Some("amount"),
+                        message: format!("insufficient balance: {available} available"),
+                        existing: None,
+                    });
+                }
+                Err(SplitError::NotPositive) => {
+                    return Err(ValidationErrors::single(
+                        "amount",
+                        "not_positive",
+                        "the amount must be more than zero",
+                    )
+                    .into());
+                }
+            };
             let mut postings = vec![Posting::new(
                 AccountKey::store(AccountKind::Revenue, store),
                 req.amount.fen(),

@@ -476,6 +476,7 @@ impl App {
         };
         self.check_rule(actor, &r).await?;
         self.storage.insert_issue_rule(&r).await?;
+        self.issue_rules_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             after: audit::state(&r),
             ..self.audit_entry(
@@ -518,6 +519,7 @@ impl App {
         r.updated_at = now();
         self.check_rule(actor, &r).await?;
         self.storage.update_issue_rule(&r).await?;
+        self.issue_rules_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             before,
             after: audit::state(&r),
@@ -804,7 +806,15 @@ impl App {
         spend: Money,
         at: DateTime<Utc>,
     ) -> Result<Vec<Coupon>, AppError> {
-        let rules = self.storage.issue_rules(actor.tenant_id).await?;
+        // Read by every bill, changed rarely: kept like the settings (tenant_cache.rs).
+        let rules = match self.issue_rules_cache.get(actor.tenant_id, |_| true) {
+            Some(rules) => rules,
+            None => {
+                let rules = self.storage.issue_rules(actor.tenant_id).await?;
+                self.issue_rules_cache.put(actor.tenant_id, rules.clone());
+                rules
+            }
+        };
         let templates = coupon::triggered(&rules, spend);
         if templates.is_empty() {
             return Ok(vec![]);

@@ -51,6 +51,8 @@ pub struct App {
     pub settings_cache: Arc<cards::SettingsCache>,
     /// Tenant names and stores recently read (see `App::directory`).
     pub directory_cache: Arc<org::DirectoryCache>,
+    /// Spend-triggered coupon rules recently read (see `App::spend_triggered_coupons`).
+    pub issue_rules_cache: Arc<tenant_cache::TenantCache<Vec<patron_domain::coupon::IssueRule>>>,
 }
 
 impl App {
@@ -65,6 +67,7 @@ impl App {
             pin_tokens: Arc::new(cards::PinTokens::default()),
             settings_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
             directory_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
+            issue_rules_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
         }
     }
 }

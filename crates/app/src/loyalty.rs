@@ -321,7 +321,10 @@ impl App {
         })];
         let mut level_change = None;
         let mut level_after = current_level.clone();
-        if let Some(c) = customer {
+        // A member at the top level cannot rise: the growth sum is not read.
+        if let Some(c) = customer
+            && level::spend_can_change(lrules, current_level.as_deref())
+        {
             let before = self
                 .storage
                 .growth(actor.tenant_id, c.id, lrules.window_start(today))

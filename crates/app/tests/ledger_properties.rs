@@ -326,3 +326,77 @@ proptest! {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run(ops));
     }
 }
+
+/// A request dropped mid-posting (the client hung up, a timeout) at any point leaves
+/// nothing half-done and the writer usable: on SQLite `BEGIN` and `COMMIT` travel inside
+/// the posting's batches (crates/store/src/writer.rs), so a posting cut off between them
+/// must roll back. Every request is then retried with its key: each top-up counts exactly
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_postings_leave_nothing_half_done() {
+    let w = world().await;
+    let (app, a, card) = (&w.app, &w.actor, w.cards[0]);
+    let top_up = |k: &str, amount: Money| TopUp {
+        amount,
+        tender: Tender::Cash,
+        idempotency_key: k.to_string(),
+    };
+    let spend = |k: &str| Spend {
+        amount: Money::from_fen(1),
+        pin: None,
+        pin_token: None,
+        idempotency_key: k.to_string(),
+        memo: None,
+    };
+    app.top_up(a, card, &top_up(&key(), Money::from_yuan(1_000)))
+        .await
+        .unwrap();
+    let before = app.card_view(a, card).await.unwrap().balances;
+    let mut keys = Vec::new();
+    let mut cut_off = 0;
+    for i in 0..300u64 {
+        let k = key();
+        // Deadlines from 0 to ~3 ms land before, inside and after the batches.
+        let limit = std::time::Duration::from_micros((i * 37) % 3_000);
+        // A request that runs to its end succeeds: none finds the writer left
+        // mid-transaction by one cut off before it.
+        let done = if i % 2 == 0 {
+            tokio::time::timeout(
+                limit,
+                app.top_up(a, card, &top_up(&k, Money::from_fen(100))),
+            )
+            .await
+            .map(|r| r.map(drop))
+        } else {
+            tokio::time::timeout(limit, app.spend(a, card, &spend(&k)))
+                .await
+                .map(|r| r.map(drop))
+        };
+        let done = match done {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => panic!("request {i} failed: {e:?}"),
+            Err(_elapsed) => false,
+        };
+        cut_off += usize::from(!done);
+        keys.push((i, k));
+    }
+    assert!(cut_off > 50, "only {cut_off} requests were cut off");
+    for (i, k) in &keys {
+        if i % 2 == 0 {
+            app.top_up(a, card, &top_up(k, Money::from_fen(100)))
+                .await
+                .unwrap();
+        } else {
+            app.spend(a, card, &spend(k)).await.unwrap();
+        }
+    }
+    let after = app.card_view(a, card).await.unwrap().balances;
+    // 150 top-ups of 1.00 and 150 spends of 0.01, each exactly once.
+    assert_eq!(
+        after.money().fen() - before.money().fen(),
+        150 * 100 - 150,
+        "{before:?} → {after:?}"
+    );
+    let report = app.verify_ledger().await.unwrap();
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}

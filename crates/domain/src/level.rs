@@ -425,6 +425,16 @@ fn downgrade(from: &LevelDef, target: &LevelDef, growth: Money) -> LevelDecision
     }
 }
 
+/// Whether a spend can change the level of a member at `current_code` (see
+/// [`after_spend`]): false only for a known level with none above it, whatever the
+/// growth, so the caller need not add the growth up.
+pub fn spend_can_change(rules: &LevelRules, current_code: Option<&str>) -> bool {
+    match current(rules, current_code) {
+        Current::Known(cur) => rules.levels.iter().any(|l| l.threshold > cur.threshold),
+        Current::None | Current::Deleted(_) => true,
+    }
+}
+
 /// After a spend: upgrade at once when growth reaches a higher level; never downgrade
 /// here. None = no change.
 ///
@@ -749,5 +759,29 @@ mod tests {
                 None => prop_assert!(r.level_for(Money::from_fen(fen)).threshold <= current.threshold),
             }
         }
+
+        #[test]
+        fn a_spend_that_cannot_change_the_level_never_does(fen in -1_000i64..100_000_000, cur in 0usize..5) {
+            let r = LevelRules::default();
+            let code = r.levels.get(cur).map(|l| l.code.clone());
+            if !spend_can_change(&r, code.as_deref()) {
+                prop_assert!(after_spend(&r, code.as_deref(), Money::from_fen(fen)).is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_top_level_cannot_change_after_a_spend() {
+        let r = LevelRules::default();
+        let top = r.levels.iter().max_by_key(|l| l.threshold).unwrap();
+        assert!(!spend_can_change(&r, Some(&top.code)));
+        for l in r.levels.iter().filter(|l| l.code != top.code) {
+            assert!(spend_can_change(&r, Some(&l.code)), "{}", l.code);
+        }
+        assert!(spend_can_change(&r, None), "no level yet");
+        assert!(
+            spend_can_change(&r, Some("deleted-level")),
+            "a deleted level"
+        );
     }
 }

@@ -364,13 +364,13 @@ macro_rules! impl_coupon_storage {
 
         /// Inserts one coupon within its template's per-customer limit, with the owner's
         /// `coupon_issued` event. Used by `issue_coupons` and by the ledger's post.
-        pub(crate) async fn issue_coupon_tx<'c>(tx: &mut sqlx::Transaction<'c, $db>, c: &Coupon) -> Result<()> {
+        pub(crate) async fn issue_coupon_tx(conn: &mut <$db as sqlx::Database>::Connection, c: &Coupon) -> Result<()> {
             let t = c.tenant_id.0;
             let tpl: Option<(String, Option<i32>)> =
                 sqlx::query_as("SELECT name, per_customer_limit FROM coupon_templates WHERE tenant_id = $1 AND id = $2")
                     .bind(t)
                     .bind(c.template_id)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *conn)
                     .await?;
             let Some((name, limit)) = tpl else {
                 return Err(StoreError::MissingReference(format!("coupon template {}", c.template_id)));
@@ -386,7 +386,7 @@ macro_rules! impl_coupon_storage {
             .bind(c.template_id)
             .bind(c.customer_id.0)
             .bind(limit)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await?;
             if held.is_none() {
                 return Err(StoreError::Conflict { what: "coupon_limit_reached" });
@@ -414,9 +414,9 @@ macro_rules! impl_coupon_storage {
             .bind(c.voided_at)
             .bind(c.voided_by.map(|x| x.0))
             .bind(&c.void_reason)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
-            super::insert_event(tx, &c.issued_event(uuid::Uuid::now_v7(), &name)).await?;
+            super::insert_event(conn, &c.issued_event(uuid::Uuid::now_v7(), &name)).await?;
             Ok(())
         }
 
@@ -670,13 +670,17 @@ macro_rules! impl_coupon_storage {
             }
 
             async fn redeem_coupon(&self, r: &CouponRedemption) -> Result<RedeemOutcome> {
-                let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
-                let mut w = $crate::writer::Writer::new(self.writer().begin().await?, !pg);
-                let out = redeem_coupon_w(&mut w, r).await?;
-                if !out.replayed {
-                    w.commit().await?;
+                let mut w = $crate::writer::Writer::<$db>::begin(self.writer()).await?;
+                match redeem_coupon_w(&mut w, r).await {
+                    Ok(out) if !out.replayed => {
+                        w.commit().await?;
+                        Ok(out)
+                    }
+                    other => {
+                        w.rollback().await;
+                        other
+                    }
                 }
-                Ok(out)
             }
 
             async fn void_coupon(

@@ -225,7 +225,7 @@ macro_rules! impl_ledger_storage {
         use patron_domain::ledger::{entry_hash, AccountKey, EntryFields, GENESIS_HASH};
         use $crate::writer::Expect;
 
-        async fn insert_card_tx<'c>(tx: &mut sqlx::Transaction<'c, $db>, c: &Card) -> Result<()> {
+        async fn insert_card_tx(conn: &mut <$db as sqlx::Database>::Connection, c: &Card) -> Result<()> {
             sqlx::query(
                 "INSERT INTO cards (tenant_id, id, number, customer_id, medium, status, issued_at, kinds, store_id, pin_hash, \
                  pool_to_org, status_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -242,7 +242,7 @@ macro_rules! impl_ledger_storage {
             .bind(&c.pin_hash)
             .bind(c.pool_to_org)
             .bind(c.issued_at)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
             Ok(())
         }
@@ -673,8 +673,8 @@ macro_rules! impl_ledger_storage {
             Ok(number)
         }
 
-        async fn apply_checkout_change<'c>(
-            tx: &mut sqlx::Transaction<'c, $db>,
+        async fn apply_checkout_change(
+            conn: &mut <$db as sqlx::Database>::Connection,
             txn: &TxnRecord,
             change: &LedgerChange,
         ) -> Result<()> {
@@ -689,7 +689,7 @@ macro_rules! impl_ledger_storage {
                     .bind(*checkout)
                     .bind(status)
                     .bind(*refunded)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
                     if r.rows_affected() != 1 {
                         return Err(StoreError::Conflict { what: "refund_exceeds_bill" });
@@ -703,7 +703,7 @@ macro_rules! impl_ledger_storage {
                         .bind(*checkout)
                         .bind(*line_no)
                         .bind(*qty)
-                        .execute(&mut **tx)
+                        .execute(&mut *conn)
                         .await?;
                         if r.rows_affected() != 1 {
                             return Err(StoreError::Conflict { what: "refund_exceeds_bill" });
@@ -718,7 +718,7 @@ macro_rules! impl_ledger_storage {
                     .bind(t)
                     .bind(*original)
                     .bind(*amount)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
                 LedgerChange::CouponRestore { coupon } => {
@@ -728,7 +728,7 @@ macro_rules! impl_ledger_storage {
                     )
                     .bind(t)
                     .bind(*coupon)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
                 LedgerChange::CouponVoid { coupon, reason } => {
@@ -741,7 +741,7 @@ macro_rules! impl_ledger_storage {
                     .bind(txn.created_at)
                     .bind(txn.staff_id.map(|x| x.0))
                     .bind(reason)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
                     if r.rows_affected() != 1 {
                         return Err(StoreError::Conflict { what: "coupon_used" });
@@ -780,39 +780,39 @@ macro_rules! impl_ledger_storage {
                     .await?;
                 }
                 LedgerChange::VisitsReversed { txn: original } => {
-                    let tx = w.tx().await?;
+                    let tx = w.conn().await?;
                     sqlx::query("UPDATE visits SET reversed_at = $3 WHERE tenant_id = $1 AND txn_id = $2 AND reversed_at IS NULL")
                         .bind(t)
                         .bind(*original)
                         .bind(txn.created_at)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await?;
                 }
                 LedgerChange::Level(l) => {
-                    let tx = w.tx().await?;
+                    let tx = w.conn().await?;
                     // A concurrent post changed the level first: this decision is stale.
                     let _applied = $crate::ledger_shared::apply_level_change!($db, tx, l);
                 }
                 LedgerChange::GiftTaken { gift } => {
-                    let tx = w.tx().await?;
+                    let tx = w.conn().await?;
                     let r = sqlx::query(
                         "UPDATE gifts SET stock = CASE WHEN stock IS NULL THEN NULL ELSE stock - 1 END \
                          WHERE tenant_id = $1 AND id = $2 AND (stock IS NULL OR stock > 0)",
                     )
                     .bind(t)
                     .bind(*gift)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
                     if r.rows_affected() != 1 {
                         return Err(StoreError::Conflict { what: "gift_out_of_stock" });
                     }
                 }
                 LedgerChange::GiftReturned { gift } => {
-                    let tx = w.tx().await?;
+                    let tx = w.conn().await?;
                     sqlx::query("UPDATE gifts SET stock = stock + 1 WHERE tenant_id = $1 AND id = $2 AND stock IS NOT NULL")
                         .bind(t)
                         .bind(*gift)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await?;
                 }
                 _ => unreachable!("card changes are applied by post"),
@@ -853,7 +853,7 @@ macro_rules! impl_ledger_storage {
                 let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
                 // On SQLite the writer sends the statements below in three batches (see
                 // writer.rs); on PostgreSQL one by one.
-                let mut w = $crate::writer::Writer::new(self.writer().begin().await?, !pg);
+                let mut w = $crate::writer::Writer::<$db>::begin(self.writer()).await?;
                 if let Some(store) = txn.store_id
                     && pg
                 {
@@ -901,8 +901,8 @@ macro_rules! impl_ledger_storage {
                     // 2. Card changes.
                     for change in changes {
                         match change {
-                            LedgerChange::Insert(card) => insert_card_tx(w.tx().await?, card).await?,
-                            LedgerChange::CouponIssue(c) => super::coupons_impl::issue_coupon_tx(w.tx().await?, c).await?,
+                            LedgerChange::Insert(card) => insert_card_tx(w.conn().await?, card).await?,
+                            LedgerChange::CouponIssue(c) => super::coupons_impl::issue_coupon_tx(w.conn().await?, c).await?,
                             LedgerChange::CouponRedeem { coupon, customer, store, staff } => {
                                 let r = $crate::coupons::CouponRedemption {
                                     tenant_id: txn.tenant_id,
@@ -923,7 +923,7 @@ macro_rules! impl_ledger_storage {
                             LedgerChange::CheckoutStatus { .. }
                             | LedgerChange::VisitRefund { .. }
                             | LedgerChange::CouponRestore { .. }
-                            | LedgerChange::CouponVoid { .. } => apply_checkout_change(w.tx().await?, txn, change).await?,
+                            | LedgerChange::CouponVoid { .. } => apply_checkout_change(w.conn().await?, txn, change).await?,
                             LedgerChange::Visit(_)
                             | LedgerChange::VisitsReversed { .. }
                             | LedgerChange::Level(_)
@@ -1154,7 +1154,7 @@ macro_rules! impl_ledger_storage {
                     // the close still answers with it).
                     Err(e @ StoreError::Conflict { .. }) if w.failed_at() == Some(txn_stmt) => {
                         let day_closed = matches!(e, StoreError::Conflict { what: "day_closed" });
-                        drop(w);
+                        w.rollback().await;
                         let mut tx = self.writer().begin().await?;
                         match earlier_post(&mut tx, txn).await? {
                             Some(answer) => Ok(answer),
@@ -1163,7 +1163,10 @@ macro_rules! impl_ledger_storage {
                             None => Err(StoreError::AlreadyReversed),
                         }
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        w.rollback().await;
+                        Err(e)
+                    }
                 }
             }
 
@@ -1536,7 +1539,7 @@ macro_rules! apply_level_change {
         .bind($l.customer_id.0)
         .bind(&$l.to_level)
         .bind(&$l.from_level)
-        .execute(&mut **$tx)
+        .execute(&mut *$tx)
         .await?;
         let applied = r.rows_affected() == 1;
         if applied {
@@ -1555,7 +1558,7 @@ macro_rules! apply_level_change {
         .bind(&$l.explanation_en)
         .bind($l.staff_id.map(|x| x.0))
         .bind($l.occurred_at)
-        .execute(&mut **$tx)
+        .execute(&mut *$tx)
         .await?;
         super::insert_event($tx, &$l.timeline_event()).await?;
         }

@@ -227,7 +227,7 @@ macro_rules! impl_loyalty_storage {
 
             async fn change_level(&self, change: &LevelChangeRecord) -> Result<()> {
                 let mut tx = self.writer().begin().await?;
-                let tx_ref = &mut tx;
+                let tx_ref: &mut <$db as sqlx::Database>::Connection = &mut tx;
                 if !$crate::ledger_shared::apply_level_change!($db, tx_ref, change) {
                     return Err(StoreError::Conflict { what: "level_changed" });
                 }

@@ -10,11 +10,27 @@ pub struct PgStorage {
     pool: PgPool,
 }
 
+/// A pooled connection idle longer than this is pinged before use.
+const IDLE_PING_AFTER_SECS: u64 = 30;
+
 impl PgStorage {
     pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out by default: one more round trip
+            // for each query and each transaction (a bill made ten). A connection in
+            // steady use is known to be alive; one idle for a while (the server may have
+            // restarted or dropped it) is still pinged, and replaced if it fails.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > Duration::from_secs(IDLE_PING_AFTER_SECS) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         Ok(Self { pool })

@@ -115,7 +115,7 @@ macro_rules! impl_storage {
         const INSERT_EVENT: &str = "INSERT INTO timeline_events (tenant_id, id, customer_id, occurred_at, kind, summary, data, store_id, staff_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-        async fn insert_event<'c>(tx: &mut sqlx::Transaction<'c, $db>, e: &TimelineEvent) -> Result<()> {
+        async fn insert_event(conn: &mut <$db as sqlx::Database>::Connection, e: &TimelineEvent) -> Result<()> {
             sqlx::query(INSERT_EVENT)
                 .bind(e.tenant_id.0)
                 .bind(e.id.0)
@@ -126,7 +126,7 @@ macro_rules! impl_storage {
                 .bind(e.data.to_string())
                 .bind(e.store_id.map(|s| s.0))
                 .bind(e.staff_id.map(|s| s.0))
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await?;
             Ok(())
         }

@@ -45,9 +45,23 @@ struct Queued {
     ticket: Option<usize>,
 }
 
+/// Where a writer's transaction lives.
+enum Conn<'c, DB: Database> {
+    /// An sqlx transaction (PostgreSQL, and SQLite callers that batch nothing).
+    Tx(sqlx::Transaction<'c, DB>),
+    /// SQLite's writer connection with `BEGIN` and `COMMIT` sent inside the batches (two
+    /// hand-overs fewer per posting). `open` once `BEGIN` has been sent: a writer dropped
+    /// then (a cancelled request) closes the connection, which rolls the transaction
+    /// back, instead of returning it to the pool mid-transaction.
+    Manual {
+        conn: sqlx::pool::PoolConnection<DB>,
+        open: bool,
+    },
+}
+
 /// A write transaction that sends statements together where the backend allows.
 pub(crate) struct Writer<'c, DB: Database> {
-    tx: sqlx::Transaction<'c, DB>,
+    conn: Option<Conn<'c, DB>>,
     /// SQLite: queue statements; PostgreSQL: send each at once.
     batched: bool,
     sql: String,
@@ -62,8 +76,12 @@ pub(crate) struct Writer<'c, DB: Database> {
 
 impl<'c, DB: Database> Writer<'c, DB> {
     pub(crate) fn new(tx: sqlx::Transaction<'c, DB>, batched: bool) -> Self {
+        Self::new_with(Conn::Tx(tx), batched)
+    }
+
+    fn new_with(conn: Conn<'c, DB>, batched: bool) -> Self {
         Writer {
-            tx,
+            conn: Some(conn),
             batched,
             sql: String::new(),
             args: Default::default(),
@@ -72,6 +90,17 @@ impl<'c, DB: Database> Writer<'c, DB> {
             rows: Vec::new(),
             sent: 0,
             failed_at: None,
+        }
+    }
+
+    fn connection(&mut self) -> &mut DB::Connection {
+        match self
+            .conn
+            .as_mut()
+            .expect("a writer's connection until commit")
+        {
+            Conn::Tx(tx) => tx,
+            Conn::Manual { conn, .. } => conn,
         }
     }
 
@@ -107,6 +136,14 @@ impl<'c, DB: Database> Writer<'c, DB> {
         rows.iter()
             .map(|r| T::from_row(r).map_err(StoreError::from))
             .collect()
+    }
+}
+
+impl<DB: Database> Drop for Writer<'_, DB> {
+    fn drop(&mut self) {
+        if let Some(Conn::Manual { conn, open: true }) = &mut self.conn {
+            conn.close_on_drop();
+        }
     }
 }
 
@@ -220,7 +257,27 @@ fn renumber(sql: &str, base: usize, out: &mut String) {
 /// methods, so the store's shared SQL (instantiated per backend by macros) calls them
 /// alike.
 macro_rules! impl_send {
-    ($db:ty) => {
+    ($db:ty, $batched:expr) => {
+        impl Writer<'static, $db> {
+            /// A write transaction on `pool`: on SQLite batched, with `BEGIN IMMEDIATE`
+            /// sent with the first batch and `COMMIT` with the last; on PostgreSQL an
+            /// sqlx transaction.
+            pub(crate) async fn begin(pool: &sqlx::Pool<$db>) -> Result<Self> {
+                if !$batched {
+                    return Ok(Writer::new(pool.begin().await?, false));
+                }
+                let mut w = Writer::new_with(
+                    Conn::Manual {
+                        conn: pool.acquire().await?,
+                        open: false,
+                    },
+                    true,
+                );
+                w.stmt("BEGIN IMMEDIATE").exec(Expect::Any).await?;
+                Ok(w)
+            }
+        }
+
         impl<'w, 'c> Stmt<'w, 'c, $db> {
             /// Queues the statement (SQLite) or sends it (PostgreSQL); its row count is
             /// judged against `expect` when its result arrives.
@@ -277,8 +334,23 @@ macro_rules! impl_send {
         }
 
         impl<'c> Writer<'c, $db> {
-            /// Sends every queued statement and judges their results in order.
+            /// Sends every queued statement and judges their results in order. On an
+            /// error a batched (SQLite) writer rolls its transaction back at once.
             pub(crate) async fn flush(&mut self) -> Result<()> {
+                let result = self.send().await;
+                if result.is_err()
+                    && let Some(Conn::Manual { conn, open }) = &mut self.conn
+                    && *open
+                {
+                    // Nothing was committed: the error came before `COMMIT`, or was
+                    // `COMMIT`'s own. "No transaction is active" is fine here.
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await;
+                    *open = false;
+                }
+                result
+            }
+
+            async fn send(&mut self) -> Result<()> {
                 if self.queued.is_empty() {
                     return Ok(());
                 }
@@ -291,87 +363,147 @@ macro_rules! impl_send {
                 let total = queued.len();
                 let first = self.sent;
                 self.sent += total;
+                let conn: &mut <$db as Database>::Connection = match self
+                    .conn
+                    .as_mut()
+                    .expect("a writer's connection until commit")
+                {
+                    Conn::Tx(tx) => &mut **tx,
+                    Conn::Manual { conn, open } => {
+                        *open = true;
+                        &mut **conn
+                    }
+                };
                 let mut pending = queued.into_iter();
-                let mut failed: Option<StoreError> = None;
+                let mut failed: Option<(usize, StoreError)> = None;
                 let mut current: Vec<<$db as Database>::Row> = Vec::new();
                 let mut done = 0usize;
-                {
-                    // sqlx 0.9 marks several statements in one prepared query as deprecated
-                    // (launchbadge/sqlx#3108: only its SQLite driver runs them); `raw_sql`,
-                    // its replacement, takes no parameters. Cargo.lock pins sqlx 0.9 for the
-                    // workspace, and the conformance suite (tests/storage.rs) runs every
-                    // posting through here on SQLite, so a change of behaviour shows.
-                    #[allow(deprecated)]
-                    let mut results =
-                        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_many(&mut *self.tx);
-                    loop {
-                        let item = match results.try_next().await {
-                            Ok(Some(item)) => item,
-                            Ok(None) => break,
-                            // An earlier statement's failed expectation comes first, as if
-                            // the statements had been sent one by one.
-                            Err(e) => {
-                                if failed.is_none() {
-                                    self.failed_at = Some(first + done);
-                                }
-                                return Err(failed.unwrap_or_else(|| e.into()));
-                            }
-                        };
-                        match item {
-                            sqlx::Either::Right(row) => current.push(row),
-                            sqlx::Either::Left(result) => {
-                                let Some(q) = pending.next() else {
-                                    return Err(StoreError::Invalid(
+                // sqlx 0.9 marks several statements in one prepared query as deprecated
+                // (launchbadge/sqlx#3108: only its SQLite driver runs them); `raw_sql`,
+                // its replacement, takes no parameters. Cargo.lock pins sqlx 0.9 for the
+                // workspace, and every test that posts runs through here on SQLite, so a
+                // change of behaviour shows.
+                #[allow(deprecated)]
+                let mut results = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_many(conn);
+                let outcome = loop {
+                    let item = match results.try_next().await {
+                        Ok(Some(item)) => item,
+                        Ok(None) => break Ok(()),
+                        // An earlier statement's failed expectation comes first, as if the
+                        // statements had been sent one by one.
+                        Err(e) => break Err((first + done, StoreError::from(e))),
+                    };
+                    match item {
+                        sqlx::Either::Right(row) => current.push(row),
+                        sqlx::Either::Left(result) => {
+                            let Some(q) = pending.next() else {
+                                break Err((
+                                    first + done,
+                                    StoreError::Invalid(
                                         "a batch answered more statements than it sent".into(),
-                                    ));
-                                };
-                                done += 1;
-                                if let Some(t) = q.ticket {
-                                    self.rows[t] = Some(std::mem::take(&mut current));
-                                } else {
-                                    current.clear();
-                                }
-                                if let Expect::Rows(n, e) = q.expect
-                                    && result.rows_affected() != n
-                                    && failed.is_none()
-                                {
-                                    self.failed_at = Some(first + done - 1);
-                                    failed = Some(e);
-                                }
+                                    ),
+                                ));
+                            };
+                            done += 1;
+                            if let Some(t) = q.ticket {
+                                self.rows[t] = Some(std::mem::take(&mut current));
+                            } else {
+                                current.clear();
+                            }
+                            if let Expect::Rows(n, e) = q.expect
+                                && result.rows_affected() != n
+                                && failed.is_none()
+                            {
+                                failed = Some((first + done - 1, e));
                             }
                         }
                     }
+                };
+                drop(results);
+                let failure = match (failed, outcome) {
+                    (Some(f), _) | (None, Err(f)) => Some(f),
+                    (None, Ok(())) if done != total => Some((
+                        first + done,
+                        StoreError::Invalid(format!(
+                            "a batch of {total} statements answered for {done}"
+                        )),
+                    )),
+                    (None, Ok(())) => None,
+                };
+                match failure {
+                    Some((at, e)) => {
+                        self.failed_at = Some(at);
+                        Err(e)
+                    }
+                    None => Ok(()),
                 }
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                if done != total {
-                    return Err(StoreError::Invalid(format!(
-                        "a batch of {total} statements answered for {done}"
-                    )));
-                }
-                Ok(())
             }
 
-            /// The transaction, with everything queued sent: for statements written the
+            /// The connection, with everything queued sent: for statements written the
             /// plain sqlx way.
-            pub(crate) async fn tx(&mut self) -> Result<&mut sqlx::Transaction<'c, $db>> {
+            pub(crate) async fn conn(&mut self) -> Result<&mut <$db as Database>::Connection> {
                 self.flush().await?;
-                Ok(&mut self.tx)
+                Ok(self.connection())
             }
 
-            /// Sends what is queued and commits.
+            /// Rolls back (what is queued is dropped). Errors are not reported: the
+            /// caller has one already, and the transaction ends either way (sqlx rolls
+            /// back a dropped transaction; a batched writer closes its connection).
+            pub(crate) async fn rollback(mut self) {
+                self.queued.clear();
+                match self.conn.take() {
+                    Some(Conn::Tx(tx)) => {
+                        let _ = tx.rollback().await;
+                    }
+                    Some(Conn::Manual {
+                        mut conn,
+                        open: true,
+                    }) => {
+                        if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_err() {
+                            conn.close_on_drop();
+                        }
+                    }
+                    Some(Conn::Manual { open: false, .. }) | None => {}
+                }
+            }
+
+            /// Sends what is queued and commits. A batched writer sends `COMMIT` with the
+            /// last batch, unless a statement in it has an expectation to judge first
+            /// (`COMMIT` would run before the judgement).
             pub(crate) async fn commit(mut self) -> Result<()> {
-                self.flush().await?;
-                self.tx.commit().await?;
+                match self
+                    .conn
+                    .take()
+                    .expect("a writer's connection until commit")
+                {
+                    Conn::Tx(tx) => {
+                        self.flush().await?;
+                        tx.commit().await?;
+                    }
+                    manual @ Conn::Manual { .. } => {
+                        self.conn = Some(manual);
+                        if self
+                            .queued
+                            .iter()
+                            .any(|q| matches!(q.expect, Expect::Rows(..)))
+                        {
+                            self.flush().await?;
+                        }
+                        self.stmt("COMMIT").exec(Expect::Any).await?;
+                        self.flush().await?;
+                        if let Some(Conn::Manual { open, .. }) = &mut self.conn {
+                            *open = false;
+                        }
+                    }
+                }
                 Ok(())
             }
         }
     };
 }
 
-impl_send!(Sqlite);
-impl_send!(Postgres);
+impl_send!(Sqlite, true);
+impl_send!(Postgres, false);
 
 #[cfg(test)]
 mod tests {
