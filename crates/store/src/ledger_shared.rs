@@ -1139,7 +1139,7 @@ macro_rules! impl_ledger_storage {
                                 .await?;
                         }
                     }
-                    w.flush().await?;
+                    // Sent with `COMMIT` (SQLite), by `w.commit()` below.
                     Ok((entries, checkout_number))
                 }
                 .await;

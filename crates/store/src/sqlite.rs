@@ -15,6 +15,16 @@ pub struct SqliteStorage {
     write: SqlitePool,
 }
 
+/// Reader connections: `PATRON_SQLITE_READERS`, else 8. Each has a thread of its own
+/// (sqlx's SQLite worker).
+fn read_connections() -> u32 {
+    std::env::var("PATRON_SQLITE_READERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or(8)
+}
+
 impl SqliteStorage {
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &str) -> Result<Self, crate::StoreError> {
@@ -34,7 +44,7 @@ impl SqliteStorage {
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(read_connections())
             .test_before_acquire(false)
             .min_connections(1)
             .connect_with(options.read_only(true))
