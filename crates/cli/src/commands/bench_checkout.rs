@@ -13,7 +13,8 @@
 
 use super::bench_all::{BenchRow, Unit};
 use super::bench_ledger::{
-    BarePool, Cell, load_average, measure, ms, on_path, print_table, run_pgbench,
+    BarePool, Cell, load_average, measure, ms, on_path, per_op, print_table, run_pgbench,
+    written_note,
 };
 use crate::config::{open_app, redact};
 use anyhow::{Context, bail, ensure};
@@ -560,6 +561,8 @@ pub(crate) async fn run_rows(
         clients: usize,
         checkout: Cell,
         bare: Cell,
+        /// Bytes written per checkout and per bare transaction (`BarePool::written`).
+        written: (Option<f64>, Option<f64>),
     }
     let mut measured: Vec<Measured> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -568,12 +571,14 @@ pub(crate) async fn run_rows(
     for &clients in &args.clients {
         eprintln!("bare TPC-B-like loop, {clients} clients…");
         let b = bare.clone();
+        let w0 = bare.written().await;
         let reference = measure(clients, dur, move |i| {
             let b = b.clone();
             async move { b.txn(i as i64).await }
         })
         .await
         .context("bare loop")?;
+        let bare_written = per_op(w0, bare.written().await, &reference);
 
         eprintln!("checkout, {clients} tills: coupons, balances, PINs and an untimed warm-up…");
         let t = Instant::now();
@@ -595,11 +600,13 @@ pub(crate) async fn run_rows(
         eprintln!("checkout via App, {clients} tills ({want} coupons each)…");
         let before = bare.xact_commit().await;
         let f = Arc::clone(&fx);
+        let w0 = bare.written().await;
         let cell = measure(clients, dur, move |i| {
             let f = Arc::clone(&f);
             async move { f.checkout(i).await }
         })
         .await?;
+        let checkout_written = per_op(w0, bare.written().await, &cell);
         if let (Some(a), Some(b)) = (before, bare.xact_commit().await)
             && clients == 1
         {
@@ -613,6 +620,7 @@ pub(crate) async fn run_rows(
             clients,
             checkout: cell,
             bare: reference,
+            written: (checkout_written, bare_written),
         });
     }
     bare.drop_tables().await?;
@@ -768,6 +776,22 @@ pub(crate) async fn run_rows(
     println!();
 
     println!("notes:");
+    let written_rows: Vec<(String, usize, Option<f64>)> = measured
+        .iter()
+        .flat_map(|m| {
+            [
+                ("checkout".to_string(), m.clients, m.written.0),
+                ("bare loop".to_string(), m.clients, m.written.1),
+            ]
+        })
+        .collect();
+    println!(
+        "  {}",
+        written_note(
+            backend,
+            written_rows.iter().map(|(w, c, b)| (w.as_str(), *c, *b))
+        )
+    );
     let pin_median = median(pin_ns.clone());
     let co1 = measured
         .iter()

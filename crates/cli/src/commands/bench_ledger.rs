@@ -298,6 +298,28 @@ impl BarePool {
         }
     }
 
+    /// Bytes the database has written so far: on SQLite this process's write calls
+    /// (`wchar` of /proc/self/io: the WAL and the checkpoints into the file), on
+    /// PostgreSQL the server's WAL position. None where it cannot be read.
+    pub(crate) async fn written(&self) -> Option<u64> {
+        match self {
+            BarePool::Sqlite(_) => std::fs::read_to_string("/proc/self/io")
+                .ok()?
+                .lines()
+                .find_map(|l| l.strip_prefix("wchar:"))?
+                .trim()
+                .parse()
+                .ok(),
+            BarePool::Pg(p) => sqlx::query_scalar::<_, i64>(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+            )
+            .fetch_one(p)
+            .await
+            .ok()
+            .map(|n| n as u64),
+        }
+    }
+
     /// Committed transactions of this database so far (PostgreSQL only).
     pub(crate) async fn xact_commit(&self) -> Option<i64> {
         let BarePool::Pg(p) = self else { return None };
@@ -433,6 +455,8 @@ struct Line {
     what: String,
     clients: usize,
     cell: Cell,
+    /// Bytes written per transaction (see `BarePool::written`).
+    written: Option<f64>,
     reference: String,
     ref_tps: f64,
 }
@@ -475,12 +499,14 @@ pub(crate) async fn run_rows(
         let tag = if hot { " (hot: one card)" } else { "" };
         eprintln!("bare TPC-B-like loop, {clients} clients{tag}…");
         let b = bare.clone();
+        let w0 = bare.written().await;
         let reference = measure(clients, dur, move |i| {
             let b = b.clone();
             async move { b.txn(if hot { 0 } else { i as i64 }).await }
         })
         .await
         .context("bare loop")?;
+        let ref_written = per_op(w0, bare.written().await, &reference);
         let ref_name = if hot {
             "bare loop, one row".to_string()
         } else {
@@ -490,6 +516,7 @@ pub(crate) async fn run_rows(
             eprintln!("{} via App, {clients} clients{tag}…", op.label());
             let before = bare.xact_commit().await;
             let f = Arc::clone(&fx);
+            let w0 = bare.written().await;
             let cell = measure(clients, dur, move |i| {
                 let f = Arc::clone(&f);
                 async move {
@@ -498,6 +525,7 @@ pub(crate) async fn run_rows(
                 }
             })
             .await?;
+            let written = per_op(w0, bare.written().await, &cell);
             if let (Some(a), Some(b)) = (before, bare.xact_commit().await)
                 && clients == 1
                 && !hot
@@ -513,6 +541,7 @@ pub(crate) async fn run_rows(
                 what: format!("{}{}", op.label(), if hot { " (hot card)" } else { "" }),
                 clients,
                 cell,
+                written,
                 reference: ref_name.clone(),
                 ref_tps: reference.tps(),
             });
@@ -523,6 +552,7 @@ pub(crate) async fn run_rows(
             reference: "—".into(),
             ref_tps: f64::NAN,
             cell: reference,
+            written: ref_written,
         });
     }
     bare.drop_tables().await?;
@@ -627,6 +657,15 @@ pub(crate) async fn run_rows(
     }
     println!();
     println!("notes:");
+    println!(
+        "  {}",
+        written_note(
+            backend,
+            lines
+                .iter()
+                .map(|l| (l.what.as_str(), l.clients, l.written))
+        )
+    );
     let reference_note = match backend {
         Backend::Sqlite => {
             "reference: BEGIN; UPDATE bench_accounts (one row per client); INSERT bench_history; COMMIT — through sqlx \
@@ -669,6 +708,32 @@ pub(crate) async fn run_rows(
 }
 
 /// "1 client", "16 clients".
+/// Bytes written per operation of `cell`, from two readings of `BarePool::written`.
+pub(crate) fn per_op(before: Option<u64>, after: Option<u64>, cell: &Cell) -> Option<f64> {
+    let (b, a) = (before?, after?);
+    (cell.ops > 0).then(|| a.saturating_sub(b) as f64 / cell.ops as f64)
+}
+
+/// The note on bytes written per transaction: what a commit must get to disk, which
+/// sets its cost under `synchronous=FULL` / `fsync=on` as much as the statements do.
+pub(crate) fn written_note<'a>(
+    backend: Backend,
+    rows: impl Iterator<Item = (&'a str, usize, Option<f64>)>,
+) -> String {
+    let what = match backend {
+        Backend::Sqlite => "this process's writes (/proc/self/io wchar: WAL and checkpoints)",
+        Backend::Postgres => "the server's WAL bytes (pg_current_wal_lsn; the whole server)",
+    };
+    let rows: Vec<String> = rows
+        .filter_map(|(w, c, b)| Some(format!("{w}, {c}: {:.1} KB", b? / 1024.0)))
+        .collect();
+    if rows.is_empty() {
+        format!("written per transaction, {what}: not readable here")
+    } else {
+        format!("written per transaction, {what}: {}", rows.join("; "))
+    }
+}
+
 pub(crate) fn clients_label(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
