@@ -286,16 +286,20 @@ impl App {
         &self,
         tenant: patron_domain::ids::TenantId,
     ) -> Result<TenantSettings, AppError> {
-        if let Some(s) = self.settings_cache.get(tenant, |_| true) {
-            return Ok(s);
-        }
-        let settings = match self.storage.settings(tenant).await? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| AppError::Internal(format!("stored settings unreadable: {e}")))?,
-            None => TenantSettings::default(),
-        };
-        self.settings_cache.put(tenant, settings.clone());
-        Ok(settings)
+        self.settings_cache
+            .get_or_load(
+                tenant,
+                |_| true,
+                || async {
+                    Ok(match self.storage.settings(tenant).await? {
+                        Some(v) => serde_json::from_value(v).map_err(|e| {
+                            AppError::Internal(format!("stored settings unreadable: {e}"))
+                        })?,
+                        None => TenantSettings::default(),
+                    })
+                },
+            )
+            .await
     }
 
     /// Replaces the tenant's settings.

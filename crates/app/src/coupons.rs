@@ -807,14 +807,14 @@ impl App {
         at: DateTime<Utc>,
     ) -> Result<Vec<Coupon>, AppError> {
         // Read by every bill, changed rarely: kept like the settings (tenant_cache.rs).
-        let rules = match self.issue_rules_cache.get(actor.tenant_id, |_| true) {
-            Some(rules) => rules,
-            None => {
-                let rules = self.storage.issue_rules(actor.tenant_id).await?;
-                self.issue_rules_cache.put(actor.tenant_id, rules.clone());
-                rules
-            }
-        };
+        let rules = self
+            .issue_rules_cache
+            .get_or_load(
+                actor.tenant_id,
+                |_| true,
+                || async { self.storage.issue_rules(actor.tenant_id).await },
+            )
+            .await?;
         let templates = coupon::triggered(&rules, spend);
         if templates.is_empty() {
             return Ok(vec![]);

@@ -32,17 +32,18 @@ impl App {
         tenant: TenantId,
         must_have: Option<StoreId>,
     ) -> Result<Arc<Directory>, AppError> {
-        if let Some(d) = self.directory_cache.get(tenant, |d| {
-            must_have.is_none_or(|id| d.stores.iter().any(|s| s.id == id))
-        }) {
-            return Ok(d);
-        }
-        let d = Arc::new(Directory {
-            tenant: self.storage.tenant(tenant).await?,
-            stores: self.storage.list_stores(tenant).await?,
-        });
-        self.directory_cache.put(tenant, d.clone());
-        Ok(d)
+        self.directory_cache
+            .get_or_load(
+                tenant,
+                |d| must_have.is_none_or(|id| d.stores.iter().any(|s| s.id == id)),
+                || async {
+                    Ok(Arc::new(Directory {
+                        tenant: self.storage.tenant(tenant).await?,
+                        stores: self.storage.list_stores(tenant).await?,
+                    }))
+                },
+            )
+            .await
     }
 
     /// The actor's tenant's menu.

@@ -1,5 +1,5 @@
 //! Per-tenant values that every bill reads and that almost never change (the settings,
-//! the tenant's name and stores), kept in memory for a few seconds: a change made through
+//! the tenant's name and stores, the spend-triggered coupon rules), kept in memory for a few seconds: a change made through
 //! this process is seen at once (it forgets the value), one made by another process
 //! within the time to live.
 
@@ -26,6 +26,24 @@ impl<T: Clone> TenantCache<T> {
         let entries = self.entries.lock().expect("tenant cache");
         let (at, v) = entries.get(&tenant)?;
         (crate::now() - *at < self.ttl && usable(v)).then(|| v.clone())
+    }
+
+    /// The value kept for `tenant` if fresh and `usable`, else `load`'s, kept from now.
+    pub async fn get_or_load<E, Fut>(
+        &self,
+        tenant: TenantId,
+        usable: impl FnOnce(&T) -> bool,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        if let Some(v) = self.get(tenant, usable) {
+            return Ok(v);
+        }
+        let v = load().await?;
+        self.put(tenant, v.clone());
+        Ok(v)
     }
 
     pub fn put(&self, tenant: TenantId, value: T) {

@@ -970,7 +970,10 @@ macro_rules! impl_ledger_storage {
                         LedgerChange::Checkout(r) => Some(&**r),
                         _ => None,
                     });
-                    if pg {
+                    // SQLite has one writer: no lock order to keep, so every balance moves
+                    // in one statement, sent with the counter and the head below and
+                    // finished after them.
+                    let sqlite_balances = if pg {
                         // Customer-side accounts first (each till mostly its own card's),
                         // then the points lots, then the shared accounts of the store
                         // (revenue, tenders), the bill's receipt number and the chain head:
@@ -988,11 +991,12 @@ macro_rules! impl_ledger_storage {
                         apply_lots(&mut w, txn, &lines).await?;
                         let ticket = queue_balances(&mut w, txn, pg, &store_side).await?;
                         finish_balances(&mut w, txn, &store_side, ticket, &mut lines).await?;
-                    }
-                    // SQLite has one writer: no lock order to keep, so every balance moves
-                    // in one statement, sent with the counter and the head below.
-                    let both: Vec<(uuid::Uuid, &PostingSpec)> = if pg { Vec::new() } else { [customer_side, store_side].concat() };
-                    let balances = if pg { None } else { queue_balances(&mut w, txn, pg, &both).await? };
+                        None
+                    } else {
+                        let both = [customer_side, store_side].concat();
+                        let ticket = queue_balances(&mut w, txn, pg, &both).await?;
+                        Some((both, ticket))
+                    };
                     let number = match checkout {
                         Some(c) => Some(queue_number(&mut w, txn, c, pg).await?),
                         None => None,
@@ -1018,8 +1022,8 @@ macro_rules! impl_ledger_storage {
                         )
                     };
                     w.flush().await?;
-                    if !pg {
-                        finish_balances(&mut w, txn, &both, balances, &mut lines).await?;
+                    if let Some((both, ticket)) = sqlite_balances {
+                        finish_balances(&mut w, txn, &both, ticket, &mut lines).await?;
                         apply_lots(&mut w, txn, &lines).await?;
                     }
                     let checkout_number = match (checkout, number) {

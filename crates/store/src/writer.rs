@@ -12,13 +12,14 @@
 //! rows and row count). Each queued statement carries its [`Expect`]ation (a row count,
 //! or an error to raise), judged in order when its result arrives, so a batch behaves
 //! exactly as the statements sent one by one: the first statement that fails decides
-//! the error, and the transaction is rolled back when the writer is dropped. On
-//! PostgreSQL (whose extended protocol takes one statement per query) every statement is
-//! sent at once, as before.
+//! the error, and the transaction is rolled back at once. `BEGIN IMMEDIATE` travels in
+//! the first batch and `COMMIT` in the last. On PostgreSQL (whose extended protocol
+//! takes one statement per query) every statement is sent at once, in an sqlx
+//! transaction.
 //!
-//! Queued statements reach the database only by [`Writer::flush`], a statement that
-//! returns rows, or [`Writer::commit`]; dropping the writer rolls everything back, so a
-//! queued statement is never lost from a committed transaction.
+//! Queued statements reach the database only by [`Writer::flush`], a statement whose
+//! rows are wanted, or [`Writer::commit`]; a writer dropped before committing rolls
+//! everything back, so a queued statement is never lost from a committed transaction.
 //!
 //! Parameters: a statement's SQL numbers its own parameters `$1, $2…` (as everywhere in
 //! the store); the writer renumbers them into the batch's. No SQL string written for the
@@ -47,7 +48,7 @@ struct Queued {
 
 /// Where a writer's transaction lives.
 enum Conn<'c, DB: Database> {
-    /// An sqlx transaction (PostgreSQL, and SQLite callers that batch nothing).
+    /// An sqlx transaction, each statement sent at once (PostgreSQL).
     Tx(sqlx::Transaction<'c, DB>),
     /// SQLite's writer connection with `BEGIN` and `COMMIT` sent inside the batches (two
     /// hand-overs fewer per posting). `open` once `BEGIN` has been sent: a writer dropped
@@ -61,9 +62,8 @@ enum Conn<'c, DB: Database> {
 
 /// A write transaction that sends statements together where the backend allows.
 pub(crate) struct Writer<'c, DB: Database> {
+    /// `None` only while `commit` or `rollback` consumes the writer.
     conn: Option<Conn<'c, DB>>,
-    /// SQLite: queue statements; PostgreSQL: send each at once.
-    batched: bool,
     sql: String,
     args: DB::Arguments,
     bind_error: Option<sqlx::error::BoxDynError>,
@@ -75,14 +75,9 @@ pub(crate) struct Writer<'c, DB: Database> {
 }
 
 impl<'c, DB: Database> Writer<'c, DB> {
-    pub(crate) fn new(tx: sqlx::Transaction<'c, DB>, batched: bool) -> Self {
-        Self::new_with(Conn::Tx(tx), batched)
-    }
-
-    fn new_with(conn: Conn<'c, DB>, batched: bool) -> Self {
+    fn new(conn: Conn<'c, DB>) -> Self {
         Writer {
             conn: Some(conn),
-            batched,
             sql: String::new(),
             args: Default::default(),
             bind_error: None,
@@ -91,6 +86,22 @@ impl<'c, DB: Database> Writer<'c, DB> {
             sent: 0,
             failed_at: None,
         }
+    }
+
+    /// Whether statements queue (SQLite's batches) or go at once.
+    fn batched(&self) -> bool {
+        matches!(self.conn, Some(Conn::Manual { .. }))
+    }
+
+    /// Queues the statement just written, with its expectation and, if its rows are
+    /// wanted, the ticket they will be kept under.
+    fn enqueue(&mut self, expect: Expect, wants_rows: bool) -> Option<Ticket> {
+        let ticket = wants_rows.then(|| {
+            self.rows.push(None);
+            self.rows.len() - 1
+        });
+        self.queued.push(Queued { expect, ticket });
+        ticket.map(Ticket)
     }
 
     fn connection(&mut self) -> &mut DB::Connection {
@@ -264,15 +275,12 @@ macro_rules! impl_send {
             /// sqlx transaction.
             pub(crate) async fn begin(pool: &sqlx::Pool<$db>) -> Result<Self> {
                 if !$batched {
-                    return Ok(Writer::new(pool.begin().await?, false));
+                    return Ok(Writer::new(Conn::Tx(pool.begin().await?)));
                 }
-                let mut w = Writer::new_with(
-                    Conn::Manual {
-                        conn: pool.acquire().await?,
-                        open: false,
-                    },
-                    true,
-                );
+                let mut w = Writer::new(Conn::Manual {
+                    conn: pool.acquire().await?,
+                    open: false,
+                });
                 w.stmt("BEGIN IMMEDIATE").exec(Expect::Any).await?;
                 Ok(w)
             }
@@ -282,11 +290,8 @@ macro_rules! impl_send {
             /// Queues the statement (SQLite) or sends it (PostgreSQL); its row count is
             /// judged against `expect` when its result arrives.
             pub(crate) async fn exec(self, expect: Expect) -> Result<()> {
-                self.w.queued.push(Queued {
-                    expect,
-                    ticket: None,
-                });
-                if self.w.batched {
+                self.w.enqueue(expect, false);
+                if self.w.batched() {
                     Ok(())
                 } else {
                     self.w.flush().await
@@ -296,16 +301,11 @@ macro_rules! impl_send {
             /// Queues a statement whose rows are wanted later (SQLite), or sends it
             /// (PostgreSQL): after the next [`Writer::flush`], [`Writer::take`] has them.
             pub(crate) async fn rows(self) -> Result<Ticket> {
-                let ticket = self.w.rows.len();
-                self.w.rows.push(None);
-                self.w.queued.push(Queued {
-                    expect: Expect::Any,
-                    ticket: Some(ticket),
-                });
-                if !self.w.batched {
+                let ticket = self.w.enqueue(Expect::Any, true).expect("rows wanted");
+                if !self.w.batched() {
                     self.w.flush().await?;
                 }
-                Ok(Ticket(ticket))
+                Ok(ticket)
             }
 
             /// Sends the statement with everything queued before it and decodes its rows.
@@ -313,15 +313,10 @@ macro_rules! impl_send {
             where
                 T: for<'r> sqlx::FromRow<'r, <$db as Database>::Row>,
             {
-                let ticket = self.w.rows.len();
                 let Stmt { w, .. } = self;
-                w.rows.push(None);
-                w.queued.push(Queued {
-                    expect: Expect::Any,
-                    ticket: Some(ticket),
-                });
+                let ticket = w.enqueue(Expect::Any, true).expect("rows wanted");
                 w.flush().await?;
-                w.take(Ticket(ticket))
+                w.take(ticket)
             }
 
             /// [`Stmt::fetch_all`] for a statement that returns at most one row.
@@ -471,24 +466,22 @@ macro_rules! impl_send {
             /// last batch, unless a statement in it has an expectation to judge first
             /// (`COMMIT` would run before the judgement).
             pub(crate) async fn commit(mut self) -> Result<()> {
+                if !self.batched()
+                    || self
+                        .queued
+                        .iter()
+                        .any(|q| matches!(q.expect, Expect::Rows(..)))
+                {
+                    self.flush().await?;
+                }
                 match self
                     .conn
                     .take()
                     .expect("a writer's connection until commit")
                 {
-                    Conn::Tx(tx) => {
-                        self.flush().await?;
-                        tx.commit().await?;
-                    }
+                    Conn::Tx(tx) => tx.commit().await?,
                     manual @ Conn::Manual { .. } => {
                         self.conn = Some(manual);
-                        if self
-                            .queued
-                            .iter()
-                            .any(|q| matches!(q.expect, Expect::Rows(..)))
-                        {
-                            self.flush().await?;
-                        }
                         self.stmt("COMMIT").exec(Expect::Any).await?;
                         self.flush().await?;
                         if let Some(Conn::Manual { open, .. }) = &mut self.conn {
