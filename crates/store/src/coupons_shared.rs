@@ -422,9 +422,9 @@ macro_rules! impl_coupon_storage {
 
         /// Redeems an issued coupon with one conditional statement (a lost race is
         /// `Conflict { what: "coupon_already_redeemed" }`), records the friend referral and
-        /// the timeline events. Used by `redeem_coupon` and by the ledger's post; on
-        /// SQLite the redemption and its template's name travel in one batch, the events
-        /// with the posting's next (writer.rs).
+        /// the timeline events. Used by `redeem_coupon` and by the ledger's post; the
+        /// redemption and its template's name travel in one batch, the events with the
+        /// posting's next (writer.rs).
         pub(crate) async fn redeem_coupon_w<'c>(w: &mut $crate::writer::Writer<'c, $db>, r: &CouponRedemption) -> Result<RedeemOutcome> {
             let t = r.tenant_id.0;
             let redeemed = w

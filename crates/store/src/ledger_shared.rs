@@ -206,6 +206,14 @@ impl TryFrom<CheckoutRow> for crate::ledger::CheckoutRecord {
 /// one of its days exclusively. An advisory lock rather than a row lock because its queue
 /// is fair: with a close waiting, new posts queue behind it instead of overtaking it
 /// (share row locks would let a busy store's tills starve the close).
+/// Where a post's balance changes stand after `queue_balances`.
+pub(crate) enum Balances {
+    /// One statement, queued: its rows are the accounts' balances after.
+    Queued(crate::writer::Ticket),
+    /// Moved already: each posting's balance after, in the group's order.
+    Moved(Vec<i64>),
+}
+
 pub(crate) fn store_day_lock(store: StoreId) -> i64 {
     let b = store.0.as_u128();
     ((b >> 64) as u64 ^ b as u64) as i64
@@ -223,6 +231,7 @@ macro_rules! impl_ledger_storage {
         use patron_domain::card::CardStatus;
         use patron_domain::ids::CardId;
         use patron_domain::ledger::{entry_hash, AccountKey, EntryFields, GENESIS_HASH};
+        use $crate::ledger_shared::Balances;
         use $crate::writer::Expect;
 
         async fn insert_card_tx(conn: &mut <$db as sqlx::Database>::Connection, c: &Card) -> Result<()> {
@@ -247,22 +256,30 @@ macro_rules! impl_ledger_storage {
             Ok(())
         }
 
-        /// Moves the balances of one group of accounts, as one statement when all its
-        /// accounts are distinct (see `finish_balances` for the others): on PostgreSQL an
-        /// upsert taking its rows in id order (one global lock order, no deadlocks), on
-        /// SQLite an `UPDATE … FROM (VALUES …)`. The statement itself refuses to cross an
-        /// account's floor, so two concurrent spends cannot both pass a balance check
-        /// made earlier. Queued on SQLite: its rows come with the writer's next flush.
+        /// Moves the balances of a transaction's accounts. When all its accounts are
+        /// distinct, as one statement, queued (its rows come with the writer's next
+        /// flush): on PostgreSQL an upsert taking its rows in id order, on SQLite an
+        /// `UPDATE … FROM (VALUES …)`. Otherwise (an account with noted postings of its
+        /// own) one statement per posting, sent now, in id order too: every post takes
+        /// its accounts in one global order, so concurrent posts never deadlock. Either
+        /// way the statement itself refuses to cross an account's floor, so two
+        /// concurrent spends cannot both pass a balance check made earlier.
         async fn queue_balances<'c, 'p>(
             w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             pg: bool,
             group: &[(uuid::Uuid, &'p PostingSpec)],
-        ) -> Result<Option<$crate::writer::Ticket>> {
+        ) -> Result<Balances> {
             let t = txn.tenant_id.0;
             let distinct = group.iter().map(|(id, _)| *id).collect::<std::collections::BTreeSet<_>>().len() == group.len();
             if !distinct || group.len() < 2 {
-                return Ok(None);
+                let mut order: Vec<usize> = (0..group.len()).collect();
+                order.sort_by_key(|&i| (group[i].0, i));
+                let mut after = vec![0; group.len()];
+                for i in order {
+                    after[i] = apply_balance(w, txn, group[i].0, group[i].1).await?;
+                }
+                return Ok(Balances::Moved(after));
             }
             let stmt = if pg {
                 // An upsert, row by row in id order: it creates an account on its first
@@ -319,24 +336,28 @@ macro_rules! impl_ledger_storage {
                          RETURNING ledger_accounts.id, ledger_accounts.balance",
                     )
             };
-            Ok(Some(stmt.rows().await?))
+            Ok(Balances::Queued(stmt.rows().await?))
         }
 
         /// Completes `queue_balances` after the flush, appending `(account, posting,
-        /// balance after)` to `lines` in the group's order. An account missing from its
-        /// answer (the floor refused, or on SQLite its first use) and groups with an
-        /// account twice (noted points entries) go one statement per posting.
+        /// balance after)` to `lines` in the group's order. An account missing from the
+        /// queued statement's answer (the floor refused, or on SQLite its first use) goes
+        /// one statement of its own.
         async fn finish_balances<'c, 'p>(
             w: &mut $crate::writer::Writer<'c, $db>,
             txn: &TxnRecord,
             group: &[(uuid::Uuid, &'p PostingSpec)],
-            ticket: Option<$crate::writer::Ticket>,
+            balances: Balances,
             lines: &mut Vec<(uuid::Uuid, &'p PostingSpec, i64)>,
         ) -> Result<()> {
-            let mut moved: std::collections::HashMap<uuid::Uuid, i64> = Default::default();
-            if let Some(ticket) = ticket {
-                moved.extend(w.take::<(uuid::Uuid, i64)>(ticket)?);
-            }
+            let ticket = match balances {
+                Balances::Moved(after) => {
+                    lines.extend(group.iter().zip(after).map(|((id, p), b)| (*id, *p, b)));
+                    return Ok(());
+                }
+                Balances::Queued(ticket) => ticket,
+            };
+            let moved: std::collections::HashMap<uuid::Uuid, i64> = w.take::<(uuid::Uuid, i64)>(ticket)?.into_iter().collect();
             for (id, p) in group {
                 let balance_after = match moved.get(id) {
                     Some(b) => *b,
@@ -851,8 +872,8 @@ macro_rules! impl_ledger_storage {
             ) -> Result<PostOutcome> {
                 let t = txn.tenant_id.0;
                 let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
-                // On SQLite the writer sends the statements below in three batches (see
-                // writer.rs); on PostgreSQL one by one.
+                // The writer sends the statements below in two or three batches (see
+                // writer.rs), the last with `COMMIT`.
                 let mut w = $crate::writer::Writer::<$db>::begin(self.writer()).await?;
                 if let Some(store) = txn.store_id
                     && pg
@@ -970,33 +991,19 @@ macro_rules! impl_ledger_storage {
                         LedgerChange::Checkout(r) => Some(&**r),
                         _ => None,
                     });
-                    // SQLite has one writer: no lock order to keep, so every balance moves
-                    // in one statement, sent with the counter and the head below and
-                    // finished after them.
-                    let sqlite_balances = if pg {
-                        // Customer-side accounts first (each till mostly its own card's),
-                        // then the points lots, then the shared accounts of the store
-                        // (revenue, tenders), the bill's receipt number and the chain head:
-                        // the rows every till needs are taken last and held for the fewest
-                        // statements before the commit, each group in id order (one global
-                        // lock order, no deadlocks).
-                        if let Some(c) = checkout {
-                            // Numbered below, once the store's rows are taken.
-                            insert_checkout(&mut w, txn, c, &txn.id.to_string()).await?;
-                        }
-                        let ticket = queue_balances(&mut w, txn, pg, &customer_side).await?;
-                        finish_balances(&mut w, txn, &customer_side, ticket, &mut lines).await?;
-                        // Points lots move with the points (see `LotRule`); only
-                        // customer-side accounts hold lots.
-                        apply_lots(&mut w, txn, &lines).await?;
-                        let ticket = queue_balances(&mut w, txn, pg, &store_side).await?;
-                        finish_balances(&mut w, txn, &store_side, ticket, &mut lines).await?;
-                        None
-                    } else {
-                        let both = [customer_side, store_side].concat();
-                        let ticket = queue_balances(&mut w, txn, pg, &both).await?;
-                        Some((both, ticket))
-                    };
+                    if pg && let Some(c) = checkout {
+                        // Numbered below, with the store's counter.
+                        insert_checkout(&mut w, txn, c, &txn.id.to_string()).await?;
+                    }
+                    // Every balance moves in one statement, queued with the counter and
+                    // the head below and finished after them: the rows every till of the
+                    // store needs (revenue, tenders, the receipt counter, the chain head)
+                    // are taken at the end of the first batch and held only until the
+                    // second, which commits. On PostgreSQL each group of rows is taken in
+                    // one global order (accounts in id order, then the counter, then the
+                    // head), so concurrent posts never deadlock.
+                    let both = [customer_side, store_side].concat();
+                    let balances = queue_balances(&mut w, txn, pg, &both).await?;
                     let number = match checkout {
                         Some(c) => Some(queue_number(&mut w, txn, c, pg).await?),
                         None => None,
@@ -1022,10 +1029,10 @@ macro_rules! impl_ledger_storage {
                         )
                     };
                     w.flush().await?;
-                    if let Some((both, ticket)) = sqlite_balances {
-                        finish_balances(&mut w, txn, &both, ticket, &mut lines).await?;
-                        apply_lots(&mut w, txn, &lines).await?;
-                    }
+                    finish_balances(&mut w, txn, &both, balances, &mut lines).await?;
+                    // Points lots move with the points (see `LotRule`); only
+                    // customer-side accounts hold lots.
+                    apply_lots(&mut w, txn, &lines).await?;
                     let checkout_number = match (checkout, number) {
                         (Some(c), Some(ticket)) => Some(finish_number(&mut w, txn, c, pg, ticket).await?),
                         _ => None,

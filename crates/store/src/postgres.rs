@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: the scale-out store. The schema keeps tenant_id leading every
 //! primary and foreign key so a Citus cluster can distribute the tables by tenant.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::time::Duration;
 
 /// PostgreSQL storage over one connection pool.
@@ -15,6 +15,12 @@ const IDLE_PING_AFTER_SECS: u64 = 30;
 
 impl PgStorage {
     pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
+        // The ledger's writer sends values as quoted literals (writer.rs): a quote inside
+        // one is doubled, which is the whole escaping only with standard strings, so
+        // every connection has them whatever the server's default.
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()?
+            .options([("standard_conforming_strings", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .acquire_timeout(Duration::from_secs(10))
@@ -31,7 +37,7 @@ impl PgStorage {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }

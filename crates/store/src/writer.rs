@@ -1,21 +1,31 @@
 //! The write side of a posting: statements queued and sent together.
 //!
 //! Each statement sqlx sends is a round trip: on SQLite a hand-over to the connection's
-//! worker thread and back, on PostgreSQL a network round trip. Measured here, that costs
-//! 35–75 µs a statement whatever the statement does (README, "Where the time goes"),
-//! so a posting of fifteen statements spent most of its time travelling.
+//! worker thread and back, on PostgreSQL a network round trip and a wake-up of the
+//! server's backend. Measured here, that costs 35–75 µs a statement on SQLite whatever
+//! the statement does (README, "Where the time goes"), more on PostgreSQL, so a posting
+//! of fifteen statements spent most of its time travelling — and on PostgreSQL it held
+//! the rows every till of a store shares (revenue, tenders, the chain head) across the
+//! round trips from their update to the commit.
 //!
-//! A [`Writer`] owns the transaction. On SQLite it queues statements whose result the
-//! posting does not need at once, and sends them in one multi-statement query, in their
-//! order, with the next statement whose rows it does need (sqlx's SQLite driver runs a
-//! multi-statement query on its worker thread in one go and reports each statement's
-//! rows and row count). Each queued statement carries its [`Expect`]ation (a row count,
-//! or an error to raise), judged in order when its result arrives, so a batch behaves
-//! exactly as the statements sent one by one: the first statement that fails decides
-//! the error, and the transaction is rolled back at once. `BEGIN IMMEDIATE` travels in
-//! the first batch and `COMMIT` in the last. On PostgreSQL (whose extended protocol
-//! takes one statement per query) every statement is sent at once, in an sqlx
-//! transaction.
+//! A [`Writer`] owns the transaction. It queues statements whose result the posting
+//! does not need at once, and sends them in one multi-statement query, in their order,
+//! with the next statement whose rows it does need. Each queued statement carries its
+//! [`Expect`]ation (a row count, or an error to raise), judged in order when its result
+//! arrives, so a batch behaves exactly as the statements sent one by one: the first
+//! statement that fails decides the error, and the transaction is rolled back at once.
+//! `BEGIN` travels in the first batch and `COMMIT` in the last.
+//!
+//! The two backends send a batch differently:
+//! - SQLite: one prepared query holding several statements, with parameters (sqlx's
+//!   SQLite driver runs it on its worker thread in one go and reports each statement's
+//!   rows and row count).
+//! - PostgreSQL: its extended protocol takes one statement per message and sqlx does
+//!   not pipeline, so a batch goes as a simple query, whose statements carry their
+//!   values as literals written by [`Literal`] (`'…'::TYPE`, the type sqlx would have
+//!   bound), the way psycopg writes every query. The connection has standard strings
+//!   on (postgres.rs), under which doubling a quote is the whole escaping; a text with
+//!   a NUL byte is refused (it would cut the query short).
 //!
 //! Queued statements reach the database only by [`Writer::flush`], a statement whose
 //! rows are wanted, or [`Writer::commit`]; a writer dropped before committing rolls
@@ -27,7 +37,93 @@
 
 use crate::{Result, StoreError};
 use futures_util::TryStreamExt;
-use sqlx::{Arguments, Database, Encode, Postgres, Sqlite, Type};
+use sqlx::{Arguments, Database, Encode, Postgres, Sqlite, Type, TypeInfo};
+use std::borrow::Cow;
+
+/// A value as a PostgreSQL literal's text, for batches sent as simple queries (see the
+/// module's documentation). `None` is NULL.
+pub(crate) trait Literal {
+    fn literal(&self) -> Option<Cow<'_, str>>;
+}
+
+macro_rules! literal_by_display {
+    ($($t:ty),*) => {$(
+        impl Literal for $t {
+            fn literal(&self) -> Option<Cow<'_, str>> {
+                Some(Cow::Owned(self.to_string()))
+            }
+        }
+    )*};
+}
+literal_by_display!(i16, i32, i64, bool, uuid::Uuid);
+
+impl Literal for str {
+    fn literal(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self))
+    }
+}
+
+impl Literal for String {
+    fn literal(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self))
+    }
+}
+
+impl Literal for chrono::NaiveDate {
+    fn literal(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.format("%Y-%m-%d").to_string()))
+    }
+}
+
+impl Literal for chrono::DateTime<chrono::Utc> {
+    fn literal(&self) -> Option<Cow<'_, str>> {
+        // Microseconds, cut as sqlx's binary encoding cuts them (a hash covers them).
+        let micros = self.timestamp_micros();
+        let secs = micros.div_euclid(1_000_000);
+        let frac = micros.rem_euclid(1_000_000);
+        let whole = chrono::DateTime::from_timestamp(secs, 0).unwrap_or(*self);
+        Some(Cow::Owned(format!(
+            "{}.{frac:06}+00",
+            whole.format("%Y-%m-%d %H:%M:%S")
+        )))
+    }
+}
+
+impl<T: Literal> Literal for Option<T> {
+    fn literal(&self) -> Option<Cow<'_, str>> {
+        self.as_ref().and_then(T::literal)
+    }
+}
+
+impl<T: Literal + ?Sized> Literal for &T {
+    fn literal(&self) -> Option<Cow<'_, str>> {
+        (**self).literal()
+    }
+}
+
+/// `value` as a typed PostgreSQL literal: `'text'::TYPE` (quotes doubled) or `NULL::TYPE`.
+fn pg_literal<T: Literal + ?Sized>(
+    value: &T,
+    type_name: &str,
+) -> std::result::Result<String, String> {
+    let Some(text) = value.literal() else {
+        return Ok(format!("NULL::{type_name}"));
+    };
+    if text.contains('\0') {
+        return Err(format!("a {type_name} value holds a NUL byte"));
+    }
+    let mut out = String::with_capacity(text.len() + type_name.len() + 4);
+    out.push('\'');
+    for c in text.chars() {
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out.push_str("'::");
+    out.push_str(type_name);
+    Ok(out)
+}
 
 /// What a statement's row count must be.
 pub(crate) enum Expect {
@@ -46,51 +142,57 @@ struct Queued {
     ticket: Option<usize>,
 }
 
-/// Where a writer's transaction lives.
-enum Conn<'c, DB: Database> {
-    /// An sqlx transaction, each statement sent at once (PostgreSQL).
-    Tx(sqlx::Transaction<'c, DB>),
-    /// SQLite's writer connection with `BEGIN` and `COMMIT` sent inside the batches (two
-    /// hand-overs fewer per posting). `open` once `BEGIN` has been sent: a writer dropped
-    /// then (a cancelled request) closes the connection, which rolls the transaction
-    /// back, instead of returning it to the pool mid-transaction.
-    Manual {
-        conn: sqlx::pool::PoolConnection<DB>,
-        open: bool,
-    },
-}
-
-/// A write transaction that sends statements together where the backend allows.
+/// A write transaction whose statements are sent together.
 pub(crate) struct Writer<'c, DB: Database> {
-    /// `None` only while `commit` or `rollback` consumes the writer.
-    conn: Option<Conn<'c, DB>>,
+    /// The writer's connection; `None` only while `commit` or `rollback` consumes it.
+    conn: Option<sqlx::pool::PoolConnection<DB>>,
+    /// Whether `BEGIN` has been sent and no `COMMIT` or `ROLLBACK` since: a writer
+    /// dropped then (a cancelled request) closes the connection, which rolls the
+    /// transaction back, instead of returning it to the pool mid-transaction.
+    open: bool,
     sql: String,
+    /// SQLite's parameters, bound.
     args: DB::Arguments,
+    /// PostgreSQL's parameters, as literals (see [`Literal`]).
+    literals: Vec<String>,
     bind_error: Option<sqlx::error::BoxDynError>,
     queued: Vec<Queued>,
     rows: Vec<Option<Vec<DB::Row>>>,
     /// Statements sent so far, and which of them failed (counted from 0).
     sent: usize,
     failed_at: Option<usize>,
+    _lifetime: std::marker::PhantomData<&'c ()>,
 }
 
 impl<'c, DB: Database> Writer<'c, DB> {
-    fn new(conn: Conn<'c, DB>) -> Self {
+    fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
         Writer {
             conn: Some(conn),
+            open: false,
             sql: String::new(),
             args: Default::default(),
+            literals: Vec::new(),
             bind_error: None,
             queued: Vec::new(),
             rows: Vec::new(),
             sent: 0,
             failed_at: None,
+            _lifetime: std::marker::PhantomData,
         }
     }
 
-    /// Whether statements queue (SQLite's batches) or go at once.
-    fn batched(&self) -> bool {
-        matches!(self.conn, Some(Conn::Manual { .. }))
+    /// Whether parameters are written into the SQL as literals (PostgreSQL).
+    fn inline() -> bool {
+        DB::NAME == Postgres::NAME
+    }
+
+    /// Parameters of the batch so far.
+    fn params(&self) -> usize {
+        if Self::inline() {
+            self.literals.len()
+        } else {
+            self.args.len()
+        }
     }
 
     /// Queues the statement just written, with its expectation and, if its rows are
@@ -105,14 +207,9 @@ impl<'c, DB: Database> Writer<'c, DB> {
     }
 
     fn connection(&mut self) -> &mut DB::Connection {
-        match self
-            .conn
+        self.conn
             .as_mut()
             .expect("a writer's connection until commit")
-        {
-            Conn::Tx(tx) => tx,
-            Conn::Manual { conn, .. } => conn,
-        }
     }
 
     /// The number the next statement will have (counted from 0).
@@ -130,7 +227,7 @@ impl<'c, DB: Database> Writer<'c, DB> {
         if !self.sql.is_empty() {
             self.sql.push_str(";\n");
         }
-        let base = self.args.len();
+        let base = self.params();
         Stmt { w: self, base }.sql(sql)
     }
 
@@ -152,7 +249,9 @@ impl<'c, DB: Database> Writer<'c, DB> {
 
 impl<DB: Database> Drop for Writer<'_, DB> {
     fn drop(&mut self) {
-        if let Some(Conn::Manual { conn, open: true }) = &mut self.conn {
+        if let Some(conn) = &mut self.conn
+            && self.open
+        {
             conn.close_on_drop();
         }
     }
@@ -177,13 +276,20 @@ impl<DB: Database> Stmt<'_, '_, DB> {
     }
 
     /// Adds the next parameter's value (named in the SQL as `$k`).
-    pub(crate) fn bind<'t, T: Encode<'t, DB> + Type<DB>>(mut self, value: T) -> Self {
+    pub(crate) fn bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(mut self, value: T) -> Self {
         self.add_bind(value);
         self
     }
 
-    fn add_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
-        if let Err(e) = self.w.args.add(value)
+    fn add_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(&mut self, value: T) {
+        let result = if Writer::<DB>::inline() {
+            pg_literal(&value, T::type_info().name())
+                .map(|l| self.w.literals.push(l))
+                .map_err(Into::into)
+        } else {
+            self.w.args.add(value)
+        };
+        if let Err(e) = result
             && self.w.bind_error.is_none()
         {
             self.w.bind_error = Some(e);
@@ -191,14 +297,17 @@ impl<DB: Database> Stmt<'_, '_, DB> {
     }
 
     /// Appends a placeholder for a new parameter and its value.
-    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB>>(mut self, value: T) -> Self {
+    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(
+        mut self,
+        value: T,
+    ) -> Self {
         self.add_push_bind(value);
         self
     }
 
-    fn add_push_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
+    fn add_push_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(&mut self, value: T) {
         use std::fmt::Write;
-        let n = self.w.args.len() + 1;
+        let n = self.w.params() + 1;
         let _ = write!(self.w.sql, "${n}");
         self.add_bind(value);
     }
@@ -231,7 +340,10 @@ pub(crate) struct Values<'s, 'w, 'c, DB: Database> {
 }
 
 impl<DB: Database> Values<'_, '_, '_, DB> {
-    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) -> &mut Self {
+    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(
+        &mut self,
+        value: T,
+    ) -> &mut Self {
         if !std::mem::take(&mut self.first) {
             self.stmt.w.sql.push_str(", ");
         }
@@ -246,6 +358,37 @@ fn renumber(sql: &str, base: usize, out: &mut String) {
         out.push_str(sql);
         return;
     }
+    for_each_param(sql, out, |k, out| {
+        out.push('$');
+        out.push_str(&(k + base).to_string());
+        true
+    });
+}
+
+/// `sql` with each `$k` replaced by the k-th literal (PostgreSQL's batches), or `None`
+/// if it names one that is not there.
+fn inline_literals(sql: &str, literals: &[String]) -> Option<String> {
+    let mut out =
+        String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
+    let complete = for_each_param(sql, &mut out, |k, out| {
+        match literals.get(k.wrapping_sub(1)) {
+            Some(l) => {
+                out.push_str(l);
+                true
+            }
+            None => false,
+        }
+    });
+    complete.then_some(out)
+}
+
+/// Copies `sql` to `out`, letting `param` write each `$k` (k ≥ 1) in its place; false
+/// from `param` stops the copy and is returned.
+fn for_each_param(
+    sql: &str,
+    out: &mut String,
+    mut param: impl FnMut(usize, &mut String) -> bool,
+) -> bool {
     let mut rest = sql;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
@@ -256,56 +399,43 @@ fn renumber(sql: &str, base: usize, out: &mut String) {
             out.push('$');
         } else {
             let k: usize = rest[i + 1..i + 1 + digits].parse().expect("ascii digits");
-            out.push('$');
-            out.push_str(&(k + base).to_string());
+            if !param(k, out) {
+                return false;
+            }
         }
         rest = &rest[i + 1 + digits..];
     }
     out.push_str(rest);
+    true
 }
 
 /// The backend-specific half: sending what was written. Both backends offer the same
 /// methods, so the store's shared SQL (instantiated per backend by macros) calls them
 /// alike.
 macro_rules! impl_send {
-    ($db:ty, $batched:expr) => {
+    ($db:ty, $begin:literal) => {
         impl Writer<'static, $db> {
-            /// A write transaction on `pool`: on SQLite batched, with `BEGIN IMMEDIATE`
-            /// sent with the first batch and `COMMIT` with the last; on PostgreSQL an
-            /// sqlx transaction.
+            /// A write transaction on `pool`, with `BEGIN` sent with the first batch and
+            /// `COMMIT` with the last.
             pub(crate) async fn begin(pool: &sqlx::Pool<$db>) -> Result<Self> {
-                if !$batched {
-                    return Ok(Writer::new(Conn::Tx(pool.begin().await?)));
-                }
-                let mut w = Writer::new(Conn::Manual {
-                    conn: pool.acquire().await?,
-                    open: false,
-                });
-                w.stmt("BEGIN IMMEDIATE").exec(Expect::Any).await?;
+                let mut w = Writer::new(pool.acquire().await?);
+                w.stmt($begin).exec(Expect::Any).await?;
                 Ok(w)
             }
         }
 
         impl<'w, 'c> Stmt<'w, 'c, $db> {
-            /// Queues the statement (SQLite) or sends it (PostgreSQL); its row count is
-            /// judged against `expect` when its result arrives.
+            /// Queues the statement; its row count is judged against `expect` when its
+            /// result arrives.
             pub(crate) async fn exec(self, expect: Expect) -> Result<()> {
                 self.w.enqueue(expect, false);
-                if self.w.batched() {
-                    Ok(())
-                } else {
-                    self.w.flush().await
-                }
+                Ok(())
             }
 
-            /// Queues a statement whose rows are wanted later (SQLite), or sends it
-            /// (PostgreSQL): after the next [`Writer::flush`], [`Writer::take`] has them.
+            /// Queues a statement whose rows are wanted later: after the next
+            /// [`Writer::flush`], [`Writer::take`] has them.
             pub(crate) async fn rows(self) -> Result<Ticket> {
-                let ticket = self.w.enqueue(Expect::Any, true).expect("rows wanted");
-                if !self.w.batched() {
-                    self.w.flush().await?;
-                }
-                Ok(ticket)
+                Ok(self.w.enqueue(Expect::Any, true).expect("rows wanted"))
             }
 
             /// Sends the statement with everything queued before it and decodes its rows.
@@ -330,17 +460,16 @@ macro_rules! impl_send {
 
         impl<'c> Writer<'c, $db> {
             /// Sends every queued statement and judges their results in order. On an
-            /// error a batched (SQLite) writer rolls its transaction back at once.
+            /// error the transaction is rolled back at once.
             pub(crate) async fn flush(&mut self) -> Result<()> {
                 let result = self.send().await;
-                if result.is_err()
-                    && let Some(Conn::Manual { conn, open }) = &mut self.conn
-                    && *open
-                {
+                if result.is_err() && self.open {
                     // Nothing was committed: the error came before `COMMIT`, or was
                     // `COMMIT`'s own. "No transaction is active" is fine here.
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await;
-                    *open = false;
+                    let conn = self.connection();
+                    if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
+                        self.open = false;
+                    }
                 }
                 result
             }
@@ -351,6 +480,7 @@ macro_rules! impl_send {
                 }
                 let sql = std::mem::take(&mut self.sql);
                 let args = std::mem::take(&mut self.args);
+                let literals = std::mem::take(&mut self.literals);
                 let queued = std::mem::take(&mut self.queued);
                 if let Some(e) = self.bind_error.take() {
                     return Err(StoreError::Database(sqlx::Error::Encode(e)));
@@ -358,28 +488,29 @@ macro_rules! impl_send {
                 let total = queued.len();
                 let first = self.sent;
                 self.sent += total;
-                let conn: &mut <$db as Database>::Connection = match self
-                    .conn
-                    .as_mut()
-                    .expect("a writer's connection until commit")
-                {
-                    Conn::Tx(tx) => &mut **tx,
-                    Conn::Manual { conn, open } => {
-                        *open = true;
-                        &mut **conn
-                    }
-                };
+                self.open = true;
                 let mut pending = queued.into_iter();
                 let mut failed: Option<(usize, StoreError)> = None;
                 let mut current: Vec<<$db as Database>::Row> = Vec::new();
                 let mut done = 0usize;
-                // sqlx 0.9 marks several statements in one prepared query as deprecated
-                // (launchbadge/sqlx#3108: only its SQLite driver runs them); `raw_sql`,
-                // its replacement, takes no parameters. Cargo.lock pins sqlx 0.9 for the
-                // workspace, and every test that posts runs through here on SQLite, so a
-                // change of behaviour shows.
-                #[allow(deprecated)]
-                let mut results = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_many(conn);
+                let conn: &mut <$db as Database>::Connection = self
+                    .conn
+                    .as_mut()
+                    .expect("a writer's connection until commit");
+                let mut results = if Self::inline() {
+                    let sql = inline_literals(&sql, &literals).ok_or_else(|| {
+                        StoreError::Invalid("a batch names a parameter it was not given".into())
+                    })?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(conn)
+                } else {
+                    // sqlx 0.9 marks several statements in one prepared query as
+                    // deprecated (launchbadge/sqlx#3108: only its SQLite driver runs
+                    // them); `raw_sql`, its replacement, takes no parameters. Cargo.lock
+                    // pins sqlx 0.9 for the workspace, and every test that posts runs
+                    // through here on SQLite, so a change of behaviour shows.
+                    #[allow(deprecated)]
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_many(conn)
+                };
                 let outcome = loop {
                     let item = match results.try_next().await {
                         Ok(Some(item)) => item,
@@ -442,65 +573,45 @@ macro_rules! impl_send {
             }
 
             /// Rolls back (what is queued is dropped). Errors are not reported: the
-            /// caller has one already, and the transaction ends either way (sqlx rolls
-            /// back a dropped transaction; a batched writer closes its connection).
+            /// caller has one already, and the transaction ends either way (a
+            /// connection that cannot roll back is closed, which rolls back).
             pub(crate) async fn rollback(mut self) {
                 self.queued.clear();
-                match self.conn.take() {
-                    Some(Conn::Tx(tx)) => {
-                        let _ = tx.rollback().await;
+                if self.open {
+                    let conn = self.connection();
+                    if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
+                        self.open = false;
                     }
-                    Some(Conn::Manual {
-                        mut conn,
-                        open: true,
-                    }) => {
-                        if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_err() {
-                            conn.close_on_drop();
-                        }
-                    }
-                    Some(Conn::Manual { open: false, .. }) | None => {}
                 }
+                // Drop closes the connection if the rollback failed.
             }
 
-            /// Sends what is queued and commits. A batched writer sends `COMMIT` with the
-            /// last batch, unless a statement in it has an expectation to judge first
-            /// (`COMMIT` would run before the judgement).
+            /// Sends what is queued and commits: `COMMIT` goes with the last batch,
+            /// unless a statement in it has an expectation to judge first (`COMMIT`
+            /// would run before the judgement).
             pub(crate) async fn commit(mut self) -> Result<()> {
-                if !self.batched()
-                    || self
-                        .queued
-                        .iter()
-                        .any(|q| matches!(q.expect, Expect::Rows(..)))
+                if self
+                    .queued
+                    .iter()
+                    .any(|q| matches!(q.expect, Expect::Rows(..)))
                 {
                     self.flush().await?;
                 }
-                match self
-                    .conn
-                    .take()
-                    .expect("a writer's connection until commit")
-                {
-                    Conn::Tx(tx) => tx.commit().await?,
-                    manual @ Conn::Manual { .. } => {
-                        self.conn = Some(manual);
-                        self.stmt("COMMIT").exec(Expect::Any).await?;
-                        self.flush().await?;
-                        if let Some(Conn::Manual { open, .. }) = &mut self.conn {
-                            *open = false;
-                        }
-                    }
-                }
+                self.stmt("COMMIT").exec(Expect::Any).await?;
+                self.flush().await?;
+                self.open = false;
                 Ok(())
             }
         }
     };
 }
 
-impl_send!(Sqlite, true);
-impl_send!(Postgres, false);
+impl_send!(Sqlite, "BEGIN IMMEDIATE");
+impl_send!(Postgres, "BEGIN");
 
 #[cfg(test)]
 mod tests {
-    use super::renumber;
+    use super::{inline_literals, pg_literal, renumber};
 
     #[test]
     fn renumbering_shifts_parameters_only() {
@@ -510,5 +621,25 @@ mod tests {
         let mut out = String::new();
         renumber("SELECT $1", 0, &mut out);
         assert_eq!(out, "SELECT $1");
+    }
+
+    #[test]
+    fn literals_are_quoted_typed_and_inlined_once() {
+        assert_eq!(pg_literal("it's", "TEXT").unwrap(), "'it''s'::TEXT");
+        assert_eq!(pg_literal(&-5i64, "INT8").unwrap(), "'-5'::INT8");
+        assert_eq!(pg_literal(&None::<i64>, "INT8").unwrap(), "NULL::INT8");
+        assert!(pg_literal("a\0b", "TEXT").is_err());
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(
+            pg_literal(&at, "TIMESTAMPTZ").unwrap(),
+            "'2023-11-14 22:13:20.123456+00'::TIMESTAMPTZ"
+        );
+        // A literal holding `$1` is not itself replaced.
+        let lits = vec!["'$2'::TEXT".to_string(), "'x'::TEXT".to_string()];
+        assert_eq!(
+            inline_literals("SELECT $1, $2, '$'", &lits).unwrap(),
+            "SELECT '$2'::TEXT, 'x'::TEXT, '$'"
+        );
+        assert!(inline_literals("SELECT $3", &lits).is_none());
     }
 }
