@@ -272,7 +272,7 @@ macro_rules! impl_ledger_storage {
         ) -> Result<Balances> {
             let t = txn.tenant_id.0;
             let distinct = group.iter().map(|(id, _)| *id).collect::<std::collections::BTreeSet<_>>().len() == group.len();
-            if !distinct || group.len() < 2 {
+            if !distinct || group.is_empty() {
                 let mut order: Vec<usize> = (0..group.len()).collect();
                 order.sort_by_key(|&i| (group[i].0, i));
                 let mut after = vec![0; group.len()];
@@ -995,15 +995,25 @@ macro_rules! impl_ledger_storage {
                         // Numbered below, with the store's counter.
                         insert_checkout(&mut w, txn, c, &txn.id.to_string()).await?;
                     }
-                    // Every balance moves in one statement, queued with the counter and
-                    // the head below and finished after them: the rows every till of the
-                    // store needs (revenue, tenders, the receipt counter, the chain head)
-                    // are taken at the end of the first batch and held only until the
-                    // second, which commits. On PostgreSQL each group of rows is taken in
-                    // one global order (accounts in id order, then the counter, then the
-                    // head), so concurrent posts never deadlock.
-                    let both = [customer_side, store_side].concat();
-                    let balances = queue_balances(&mut w, txn, pg, &both).await?;
+                    // Balances: the customer's accounts, then the store's shared ones
+                    // (revenue, tenders), each group in one statement and in id order, then
+                    // the receipt counter and the chain head — one global order in which
+                    // every post takes its rows, so concurrent posts never deadlock. The
+                    // rows every till of the store needs are gathered into one batch, held
+                    // only until the next, which commits (writer.rs). On PostgreSQL the
+                    // customer's part goes before, statement by statement (prepared), with
+                    // its points lots; SQLite sends everything in the same two batches.
+                    let customer = queue_balances(&mut w, txn, pg, &customer_side).await?;
+                    let customer = if pg {
+                        w.flush().await?;
+                        finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
+                        apply_lots(&mut w, txn, &lines).await?;
+                        w.gather();
+                        None
+                    } else {
+                        Some(customer)
+                    };
+                    let store = queue_balances(&mut w, txn, pg, &store_side).await?;
                     let number = match checkout {
                         Some(c) => Some(queue_number(&mut w, txn, c, pg).await?),
                         None => None,
@@ -1029,10 +1039,15 @@ macro_rules! impl_ledger_storage {
                         )
                     };
                     w.flush().await?;
-                    finish_balances(&mut w, txn, &both, balances, &mut lines).await?;
-                    // Points lots move with the points (see `LotRule`); only
-                    // customer-side accounts hold lots.
-                    apply_lots(&mut w, txn, &lines).await?;
+                    if let Some(customer) = customer {
+                        finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
+                    }
+                    finish_balances(&mut w, txn, &store_side, store, &mut lines).await?;
+                    if !pg {
+                        // Points lots move with the points (see `LotRule`); only
+                        // customer-side accounts hold lots.
+                        apply_lots(&mut w, txn, &lines).await?;
+                    }
                     let checkout_number = match (checkout, number) {
                         (Some(c), Some(ticket)) => Some(finish_number(&mut w, txn, c, pg, ticket).await?),
                         _ => None,
