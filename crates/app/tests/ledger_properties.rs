@@ -400,3 +400,112 @@ async fn cancelled_postings_leave_nothing_half_done() {
     let report = app.verify_ledger().await.unwrap();
     assert!(report.is_clean(), "{:#?}", report.violations);
 }
+
+/// Posts waiting for SQLite's one writer share a commit (crates/store/src/writer.rs), and
+/// a post that fails inside a group fails alone: 48 spends of ¥5 race for a card that
+/// pays 20 of them, while another card takes 24 top-ups. Exactly the affordable spends
+/// and every top-up land, in fewer commits than posts, and the books verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_share_commits_and_fail_alone() {
+    let w = world().await;
+    let (app, a) = (&w.app, &w.actor);
+    let (spent, filled) = (w.cards[0], w.cards[1]);
+    let top_up = |amount: Money| TopUp {
+        amount,
+        tender: Tender::Cash,
+        idempotency_key: key(),
+    };
+    // Drain the card to exactly ¥100.
+    let have = app.card_view(a, spent).await.unwrap().balances.money();
+    if have.fen() > 0 {
+        app.spend(
+            a,
+            spent,
+            &Spend {
+                amount: have,
+                pin: None,
+                pin_token: None,
+                idempotency_key: key(),
+                memo: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    app.top_up(a, spent, &top_up(Money::from_yuan(100)))
+        .await
+        .unwrap();
+    let filled_before = app.card_view(a, filled).await.unwrap().balances.money();
+    let (posts_before, commits_before) =
+        app.storage.commit_sharing().expect("SQLite shares commits");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..72 {
+        let (app, a) = (app.clone(), a.clone());
+        tasks.spawn(async move {
+            if i % 3 == 2 {
+                app.top_up(
+                    &a,
+                    filled,
+                    &TopUp {
+                        amount: Money::from_yuan(1),
+                        tender: Tender::Cash,
+                        idempotency_key: key(),
+                    },
+                )
+                .await
+                .map(drop)
+                .map_err(|e| format!("top-up: {e:?}"))
+                .map(|()| false)
+            } else {
+                let spend = Spend {
+                    amount: Money::from_yuan(5),
+                    pin: None,
+                    pin_token: None,
+                    idempotency_key: key(),
+                    memo: None,
+                };
+                match app.spend(&a, spent, &spend).await {
+                    Ok(_) => Ok(true),
+                    Err(AppError::Conflict {
+                        code: "insufficient_balance",
+                        ..
+                    }) => Ok(false),
+                    Err(e) => Err(format!("spend: {e:?}")),
+                }
+            }
+        });
+    }
+    let mut spends = 0;
+    while let Some(done) = tasks.join_next().await {
+        spends += usize::from(done.unwrap().unwrap());
+    }
+    assert_eq!(spends, 20, "¥100 pays twenty spends of ¥5");
+    assert_eq!(
+        app.card_view(a, spent)
+            .await
+            .unwrap()
+            .balances
+            .money()
+            .fen(),
+        0
+    );
+    assert_eq!(
+        app.card_view(a, filled)
+            .await
+            .unwrap()
+            .balances
+            .money()
+            .fen()
+            - filled_before.fen(),
+        24 * 100
+    );
+    let (posts, commits) = app.storage.commit_sharing().unwrap();
+    let (posts, commits) = (posts - posts_before, commits - commits_before);
+    assert_eq!(posts, 20 + 24, "every successful post counted once");
+    assert!(
+        commits < posts,
+        "{posts} posts took {commits} commits: none shared"
+    );
+    let report = app.verify_ledger().await.unwrap();
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}

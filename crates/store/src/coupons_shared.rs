@@ -677,7 +677,8 @@ macro_rules! impl_coupon_storage {
                         Ok(out)
                     }
                     other => {
-                        w.rollback().await;
+                        // Alone, not grouped: the rollback has nothing to add.
+                        let _ = w.rollback().await;
                         other
                     }
                 }

@@ -291,6 +291,13 @@ pub struct LiabilityRow {
 #[async_trait]
 #[allow(clippy::too_many_arguments)] // record_pin_attempt: one atomic statement's inputs
 pub trait LedgerStore: Send + Sync {
+    /// Posts committed since the store opened, and the commits they took: SQLite's
+    /// posts share a commit when several wait for its one writer (writer.rs).
+    /// `None` where the database groups commits itself (PostgreSQL).
+    fn commit_sharing(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Posts a transaction (see the module doc). Errors: `Insufficient` when a balance
     /// would fall below its floor, `IdempotencyMismatch` when the key was used for another
     /// request, `AlreadyReversed`.

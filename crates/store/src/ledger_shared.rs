@@ -843,12 +843,12 @@ macro_rules! impl_ledger_storage {
 
         /// What a post answers when its idempotency key was used before: the original
         /// transaction for the same request, a mismatch for another; `None` if unused.
-        async fn earlier_post<'c>(tx: &mut sqlx::Transaction<'c, $db>, txn: &TxnRecord) -> Result<Option<PostOutcome>> {
+        async fn earlier_post(conn: &mut <$db as sqlx::Database>::Connection, txn: &TxnRecord) -> Result<Option<PostOutcome>> {
             let sql = format!("SELECT {TXN_COLS} FROM ledger_txns WHERE tenant_id = $1 AND idempotency_key = $2");
             let row: Option<TxnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(txn.tenant_id.0)
                 .bind(&txn.idempotency_key)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *conn)
                 .await?;
             let Some(existing) = row.map(TxnRecord::try_from).transpose()? else {
                 return Ok(None);
@@ -860,10 +860,9 @@ macro_rules! impl_ledger_storage {
             }
         }
 
-        #[async_trait::async_trait]
-        #[allow(clippy::too_many_arguments)]
-        impl LedgerStore for $ty {
-            async fn post(
+        impl $ty {
+            /// `LedgerStore::post`, in the task it runs in.
+            async fn post_now(
                 &self,
                 txn: &TxnRecord,
                 changes: &[LedgerChange],
@@ -873,8 +872,9 @@ macro_rules! impl_ledger_storage {
                 let t = txn.tenant_id.0;
                 let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
                 // The writer sends the statements below in two or three batches (see
-                // writer.rs), the last with `COMMIT`.
-                let mut w = $crate::writer::Writer::<$db>::begin(self.writer()).await?;
+                // writer.rs), the last with `COMMIT` (on SQLite perhaps shared with the
+                // posts that were waiting meanwhile).
+                let mut w = self.post_writer().await?;
                 if let Some(store) = txn.store_id
                     && pg
                 {
@@ -1180,9 +1180,15 @@ macro_rules! impl_ledger_storage {
                     // the close still answers with it).
                     Err(e @ StoreError::Conflict { .. }) if w.failed_at() == Some(txn_stmt) => {
                         let day_closed = matches!(e, StoreError::Conflict { what: "day_closed" });
-                        w.rollback().await;
-                        let mut tx = self.writer().begin().await?;
-                        match earlier_post(&mut tx, txn).await? {
+                        // Read on the writer's connection, after its rollback: on SQLite
+                        // inside its group, where the original may be a member not yet
+                        // committed — so it answers only once the group has committed.
+                        let earlier = match w.conn().await {
+                            Ok(conn) => earlier_post(conn, txn).await,
+                            Err(e) => Err(e),
+                        };
+                        w.rollback().await?;
+                        match earlier? {
                             Some(answer) => Ok(answer),
                             None if day_closed => Err(e),
                             // Not the key: the unique index on `reverses`.
@@ -1190,10 +1196,37 @@ macro_rules! impl_ledger_storage {
                         }
                     }
                     Err(e) => {
-                        w.rollback().await;
+                        // The caller has an error already; the group's outcome adds nothing.
+                        let _ = w.rollback().await;
                         Err(e)
                     }
                 }
+            }
+        }
+
+        #[async_trait::async_trait]
+        #[allow(clippy::too_many_arguments)]
+        impl LedgerStore for $ty {
+            fn commit_sharing(&self) -> Option<(u64, u64)> {
+                self.commit_sharing_now()
+            }
+
+            /// Runs in a task of its own, so a caller that goes away (a cancelled
+            /// request) cannot stop a post half-way: it completes or rolls back whole,
+            /// and a retry with its key finds the outcome. SQLite's grouped commits
+            /// (writer.rs) rely on it.
+            async fn post(
+                &self,
+                txn: &TxnRecord,
+                changes: &[LedgerChange],
+                postings: &[PostingSpec],
+                timeline: Option<&patron_domain::timeline::TimelineEvent>,
+            ) -> Result<PostOutcome> {
+                let (this, txn, changes, postings, timeline) =
+                    (self.clone(), txn.clone(), changes.to_vec(), postings.to_vec(), timeline.cloned());
+                tokio::spawn(async move { this.post_now(&txn, &changes, &postings, timeline.as_ref()).await })
+                    .await
+                    .map_err(|e| StoreError::Database(sqlx::Error::Protocol(format!("a post stopped: {e}"))))?
             }
 
             async fn txn(&self, tenant: TenantId, id: uuid::Uuid) -> Result<Option<TxnRecord>> {

@@ -53,6 +53,13 @@ impl PgStorage {
     fn writer(&self) -> &PgPool {
         &self.pool
     }
+    fn commit_sharing_now(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// A ledger post's writer: a transaction of its own (the server groups commits).
+    async fn post_writer(&self) -> crate::Result<crate::writer::Writer<'static, sqlx::Postgres>> {
+        crate::writer::Writer::<sqlx::Postgres>::begin(&self.pool).await
+    }
     async fn run_migrations(&self) -> Result<(), crate::StoreError> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)

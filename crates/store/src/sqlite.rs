@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct SqliteStorage {
     read: SqlitePool,
     write: SqlitePool,
+    /// Ledger posts waiting for the writer share its commits (writer.rs).
+    group: std::sync::Arc<crate::writer::GroupCommit<sqlx::Sqlite>>,
 }
 
 /// Reader connections: `PATRON_SQLITE_READERS`, else 8. Each has a thread of its own
@@ -49,7 +51,11 @@ impl SqliteStorage {
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            group: Default::default(),
+        })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -57,6 +63,13 @@ impl SqliteStorage {
     }
     fn writer(&self) -> &SqlitePool {
         &self.write
+    }
+    fn commit_sharing_now(&self) -> Option<(u64, u64)> {
+        Some(self.group.sharing())
+    }
+    /// A ledger post's writer: joins the group of posts sharing the next commit.
+    async fn post_writer(&self) -> crate::Result<crate::writer::Writer<'static, sqlx::Sqlite>> {
+        crate::writer::Writer::<sqlx::Sqlite>::join(&self.group, &self.write).await
     }
     async fn run_migrations(&self) -> Result<(), crate::StoreError> {
         sqlx::migrate!("./migrations/sqlite")

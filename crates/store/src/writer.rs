@@ -39,6 +39,9 @@ use crate::{Result, StoreError};
 use futures_util::TryStreamExt;
 use sqlx::{Arguments, Database, Encode, Postgres, Sqlite, Type, TypeInfo};
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::OwnedMutexGuard;
 
 /// A value as a PostgreSQL literal's text, for batches sent as simple queries (see the
 /// module's documentation). `None` is NULL.
@@ -144,8 +147,8 @@ struct Queued {
 
 /// A write transaction whose statements are sent together.
 pub(crate) struct Writer<'c, DB: Database> {
-    /// The writer's connection; `None` only while `commit` or `rollback` consumes it.
-    conn: Option<sqlx::pool::PoolConnection<DB>>,
+    /// The writer's connection; `None` only once `commit` or `rollback` has let it go.
+    held: Option<Held<DB>>,
     /// Whether `BEGIN` has been sent and no `COMMIT` or `ROLLBACK` since: a writer
     /// dropped then (a cancelled request) closes the connection, which rolls the
     /// transaction back, instead of returning it to the pool mid-transaction.
@@ -169,9 +172,9 @@ pub(crate) struct Writer<'c, DB: Database> {
 }
 
 impl<'c, DB: Database> Writer<'c, DB> {
-    fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+    fn new(held: Held<DB>) -> Self {
         Writer {
-            conn: Some(conn),
+            held: Some(held),
             open: false,
             sql: String::new(),
             args: Default::default(),
@@ -218,10 +221,22 @@ impl<'c, DB: Database> Writer<'c, DB> {
         ticket.map(Ticket)
     }
 
-    fn connection(&mut self) -> &mut DB::Connection {
-        self.conn
-            .as_mut()
-            .expect("a writer's connection until commit")
+    /// The connection, unless the group this writer joined has failed.
+    fn try_connection(&mut self) -> Result<&mut DB::Connection> {
+        match self.held.as_mut() {
+            Some(Held::Alone(conn)) => Ok(conn),
+            Some(Held::Group { guard, .. }) => match guard.as_mut() {
+                Some(g) => Ok(&mut g.conn),
+                None => Err(lost("the group's transaction failed")),
+            },
+            None => Err(lost("the writer has finished")),
+        }
+    }
+
+    /// Queues a statement without parameters whose result only needs to be success.
+    fn queue_plain(&mut self, sql: &str) {
+        let _ = self.stmt(sql);
+        self.enqueue(Expect::Any, false);
     }
 
     /// The number the next statement will have (counted from 0).
@@ -261,10 +276,102 @@ impl<'c, DB: Database> Writer<'c, DB> {
 
 impl<DB: Database> Drop for Writer<'_, DB> {
     fn drop(&mut self) {
-        if let Some(conn) = &mut self.conn
-            && self.open
-        {
-            conn.close_on_drop();
+        match self.held.take() {
+            Some(Held::Alone(mut conn)) if self.open => conn.close_on_drop(),
+            // A grouped writer is dropped unfinished only if its post panicked (posts run
+            // in tasks of their own, never cancelled): its own changes are undone and the
+            // group is passed on or committed, so the other members get their answer.
+            Some(Held::Group {
+                guard,
+                group,
+                abandon,
+            }) => {
+                let open = self.open;
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(abandon(guard, group, open));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where a writer's connection comes from.
+enum Held<DB: Database> {
+    /// A pool connection of its own: `BEGIN` … `COMMIT` is the writer's transaction.
+    Alone(sqlx::pool::PoolConnection<DB>),
+    /// A place in a [`GroupCommit`]: the writer's changes are a savepoint inside the
+    /// group's transaction.
+    Group {
+        guard: OwnedMutexGuard<Option<OpenGroup<DB>>>,
+        group: Arc<GroupCommit<DB>>,
+        /// What a dropped, unfinished writer does (see `Drop`).
+        abandon: Abandon<DB>,
+    },
+}
+
+type Abandon<DB> = fn(
+    OwnedMutexGuard<Option<OpenGroup<DB>>>,
+    Arc<GroupCommit<DB>>,
+    bool,
+) -> futures_util::future::BoxFuture<'static, ()>;
+
+/// A database error for a write whose transaction ended under it.
+fn lost(why: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(why.to_string()))
+}
+
+/// Posts that wait for SQLite's one writer connection share its commit.
+///
+/// Every commit under `synchronous=FULL` waits for the disk (an fsync of the WAL), and
+/// SQLite has one writer: with sixteen tills posting, each post used to hold the writer
+/// through its own fsync while the others queued. Here a post that finds others waiting
+/// releases its savepoint and hands the still-open transaction to the next post instead
+/// of committing; the last of a group (no one waiting, or [`GROUP_MAX`] members)
+/// commits for all, and every member answers only once that commit is done, with its
+/// outcome. A post that fails rolls back to its savepoint; the others' changes stay.
+/// Nothing is acknowledged before it is durable, as before; a crash loses only
+/// unacknowledged posts, as before. PostgreSQL groups commits itself.
+pub(crate) struct GroupCommit<DB: Database> {
+    state: Arc<tokio::sync::Mutex<Option<OpenGroup<DB>>>>,
+    /// Posts waiting for `state`.
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Posts committed, and the commits they took (for the benches and tests).
+    posts: std::sync::atomic::AtomicU64,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+impl<DB: Database> GroupCommit<DB> {
+    /// Posts committed so far and the commits they took.
+    pub(crate) fn sharing(&self) -> (u64, u64) {
+        (
+            self.posts.load(Ordering::Relaxed),
+            self.commits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Members of one group at most: bounds the latency the first one waits.
+pub(crate) const GROUP_MAX: usize = 32;
+
+/// The group's transaction, open on the writer connection.
+pub(crate) struct OpenGroup<DB: Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    /// Whether a batch with its `BEGIN` has been sent.
+    begun: bool,
+    /// Members that released their savepoint into it.
+    members: usize,
+    /// The group's outcome, sent once its transaction ends.
+    done: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
+}
+
+impl<DB: Database> Default for GroupCommit<DB> {
+    fn default() -> Self {
+        GroupCommit {
+            state: Default::default(),
+            waiting: Default::default(),
+            posts: Default::default(),
+            commits: Default::default(),
         }
     }
 }
@@ -431,11 +538,139 @@ macro_rules! impl_send {
             /// A write transaction on `pool`, with `BEGIN` sent with the first batch and
             /// `COMMIT` with the last.
             pub(crate) async fn begin(pool: &sqlx::Pool<$db>) -> Result<Self> {
-                let mut w = Writer::new(pool.acquire().await?);
+                let mut w = Writer::new(Held::Alone(pool.acquire().await?));
                 // Sent with the first statement, even on PostgreSQL before `gather`.
-                let _ = w.stmt($begin);
-                w.enqueue(Expect::Any, false);
+                w.queue_plain($begin);
                 Ok(w)
+            }
+
+            /// A writer whose changes join `group`'s transaction as a savepoint (see
+            /// [`GroupCommit`]). Only for callers in a task of their own: a grouped
+            /// writer must not be cancelled half-way (others wait on its hand-over).
+            #[allow(dead_code)] // Only SQLite's posts join groups.
+            pub(crate) async fn join(
+                group: &Arc<GroupCommit<$db>>,
+                pool: &sqlx::Pool<$db>,
+            ) -> Result<Self> {
+                group.waiting.fetch_add(1, Ordering::SeqCst);
+                let mut guard = group.state.clone().lock_owned().await;
+                group.waiting.fetch_sub(1, Ordering::SeqCst);
+                let fresh = guard.is_none();
+                if fresh {
+                    *guard = Some(OpenGroup {
+                        conn: pool.acquire().await?,
+                        begun: false,
+                        members: 0,
+                        done: tokio::sync::watch::channel(None).0,
+                    });
+                }
+                let mut w = Writer::new(Held::Group {
+                    guard,
+                    group: Arc::clone(group),
+                    abandon: |guard, group, open| {
+                        Box::pin(GroupCommit::<$db>::abandon(guard, group, open))
+                    },
+                });
+                if fresh {
+                    w.queue_plain($begin);
+                }
+                w.queue_plain("SAVEPOINT post");
+                Ok(w)
+            }
+        }
+
+        impl GroupCommit<$db> {
+            /// Rolls the group's whole transaction back after an error its member could
+            /// not confine to its savepoint: every member is told, and the connection
+            /// goes back to the pool (closed, if even the rollback failed).
+            async fn fail(guard: &mut OwnedMutexGuard<Option<OpenGroup<$db>>>, why: String) {
+                if let Some(mut g) = guard.take() {
+                    if sqlx::raw_sql("ROLLBACK")
+                        .execute(&mut *g.conn)
+                        .await
+                        .is_err()
+                    {
+                        g.conn.close_on_drop();
+                    }
+                    g.done.send_replace(Some(Err(why)));
+                }
+            }
+
+            /// Ends a writer's part once its changes are released into the group
+            /// (`member`) or undone: hands the open transaction to a waiting post, or,
+            /// if none waits or the group is full, commits it. Answers with the group's
+            /// outcome once it is known.
+            async fn leave(
+                mut guard: OwnedMutexGuard<Option<OpenGroup<$db>>>,
+                group: &GroupCommit<$db>,
+                member: bool,
+            ) -> Result<()> {
+                let Some(g) = guard.as_mut() else {
+                    return Err(lost("the group's transaction failed"));
+                };
+                if !g.begun {
+                    // Nothing was sent: no transaction to hand on.
+                    *guard = None;
+                    return Ok(());
+                }
+                g.members += usize::from(member);
+                let mut done = g.done.subscribe();
+                if group.waiting.load(Ordering::SeqCst) > 0 && g.members < GROUP_MAX {
+                    drop(guard);
+                    let outcome = done
+                        .wait_for(Option::is_some)
+                        .await
+                        .map_err(|_| lost("the group's transaction ended without an answer"))?
+                        .clone();
+                    return outcome.expect("waited for").map_err(|e: String| lost(&e));
+                }
+                let mut g = guard.take().expect("checked above");
+                match sqlx::raw_sql("COMMIT").execute(&mut *g.conn).await {
+                    Ok(_) => {
+                        group.commits.fetch_add(1, Ordering::Relaxed);
+                        group.posts.fetch_add(g.members as u64, Ordering::Relaxed);
+                        g.done.send_replace(Some(Ok(())));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        if sqlx::raw_sql("ROLLBACK")
+                            .execute(&mut *g.conn)
+                            .await
+                            .is_err()
+                        {
+                            g.conn.close_on_drop();
+                        }
+                        g.done.send_replace(Some(Err(e.to_string())));
+                        Err(e.into())
+                    }
+                }
+            }
+
+            /// What a grouped writer dropped unfinished leaves: its changes undone, the
+            /// group handed on or committed.
+            #[allow(dead_code)] // Only SQLite's posts join groups.
+            async fn abandon(
+                mut guard: OwnedMutexGuard<Option<OpenGroup<$db>>>,
+                group: Arc<Self>,
+                open: bool,
+            ) {
+                Self::undo(&mut guard, open).await;
+                if guard.is_some() {
+                    let _ = Self::leave(guard, &group, false).await;
+                }
+            }
+
+            /// Undoes a writer's savepoint (`open`: some of it was sent), or the whole
+            /// group if that fails. Answers whether the group is still open.
+            async fn undo(guard: &mut OwnedMutexGuard<Option<OpenGroup<$db>>>, open: bool) {
+                let Some(g) = guard.as_mut() else { return };
+                if open
+                    && let Err(e) = sqlx::raw_sql("ROLLBACK TO post; RELEASE post")
+                        .execute(&mut *g.conn)
+                        .await
+                {
+                    Self::fail(guard, format!("a post could not be undone alone: {e}")).await;
+                }
             }
         }
 
@@ -487,12 +722,9 @@ macro_rules! impl_send {
             pub(crate) async fn flush(&mut self) -> Result<()> {
                 let result = self.send().await;
                 if result.is_err() && self.open {
-                    // Nothing was committed: the error came before `COMMIT`, or was
-                    // `COMMIT`'s own. "No transaction is active" is fine here.
-                    let conn = self.connection();
-                    if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
-                        self.open = false;
-                    }
+                    // Nothing of this writer was committed: the error came before
+                    // `COMMIT` (or `RELEASE`), or was its own.
+                    self.undo().await;
                 }
                 result
             }
@@ -516,10 +748,19 @@ macro_rules! impl_send {
                 let mut failed: Option<(usize, StoreError)> = None;
                 let mut current: Vec<<$db as Database>::Row> = Vec::new();
                 let mut done = 0usize;
-                let conn: &mut <$db as Database>::Connection = self
-                    .conn
-                    .as_mut()
-                    .expect("a writer's connection until commit");
+                // Field by field (the rows are stored while the connection streams).
+                let conn: &mut <$db as Database>::Connection = match self.held.as_mut() {
+                    Some(Held::Alone(conn)) => conn,
+                    Some(Held::Group { guard, .. }) => match guard.as_mut() {
+                        Some(g) => {
+                            // A `BEGIN` may run from here on.
+                            g.begun = true;
+                            &mut g.conn
+                        }
+                        None => return Err(lost("the group's transaction failed")),
+                    },
+                    None => return Err(lost("the writer has finished")),
+                };
                 let mut results = if args.len() == 0 {
                     // No parameters (`BEGIN`, `COMMIT`): a simple query.
                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(conn)
@@ -592,30 +833,61 @@ macro_rules! impl_send {
                 }
             }
 
+            /// Undoes what this writer sent: alone, its transaction ("no transaction is
+            /// active" is fine); grouped, its savepoint.
+            async fn undo(&mut self) {
+                let open = std::mem::replace(&mut self.open, false);
+                match self.held.as_mut() {
+                    Some(Held::Alone(conn)) => {
+                        if sqlx::raw_sql("ROLLBACK")
+                            .execute(&mut **conn)
+                            .await
+                            .is_err()
+                        {
+                            // Drop closes a connection whose state is unknown.
+                            self.open = open;
+                        }
+                    }
+                    Some(Held::Group { guard, .. }) => GroupCommit::<$db>::undo(guard, open).await,
+                    None => {}
+                }
+            }
+
             /// The connection, with everything queued sent: for statements written the
             /// plain sqlx way.
             pub(crate) async fn conn(&mut self) -> Result<&mut <$db as Database>::Connection> {
                 self.flush().await?;
-                Ok(self.connection())
+                self.try_connection()
             }
 
-            /// Rolls back (what is queued is dropped). Errors are not reported: the
-            /// caller has one already, and the transaction ends either way (a
-            /// connection that cannot roll back is closed, which rolls back).
-            pub(crate) async fn rollback(mut self) {
+            /// Rolls back (what is queued is dropped). Alone, errors are not reported:
+            /// the caller has one already, and the transaction ends either way (a
+            /// connection that cannot roll back is closed, which rolls back). Grouped,
+            /// the group goes on without this writer's changes, and the answer is the
+            /// group's outcome: what this writer read of the other members is durable
+            /// only if it is `Ok`.
+            pub(crate) async fn rollback(mut self) -> Result<()> {
                 self.queued.clear();
-                if self.open {
-                    let conn = self.connection();
-                    if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
-                        self.open = false;
+                self.undo().await;
+                match self.held.take() {
+                    Some(Held::Alone(conn)) => {
+                        if self.open {
+                            self.held = Some(Held::Alone(conn));
+                        }
+                        Ok(())
                     }
+                    Some(Held::Group { guard, group, .. }) => {
+                        GroupCommit::<$db>::leave(guard, &group, false).await
+                    }
+                    None => Ok(()),
                 }
-                // Drop closes the connection if the rollback failed.
             }
 
             /// Sends what is queued and commits: `COMMIT` goes with the last batch,
             /// unless a statement in it has an expectation to judge first (`COMMIT`
-            /// would run before the judgement).
+            /// would run before the judgement). Grouped, the savepoint is released
+            /// instead, and the group committed by this writer or a later one; either
+            /// way this answers once the commit is done.
             pub(crate) async fn commit(mut self) -> Result<()> {
                 if self
                     .queued
@@ -624,10 +896,47 @@ macro_rules! impl_send {
                 {
                     self.flush().await?;
                 }
-                self.stmt("COMMIT").exec(Expect::Any).await?;
-                self.flush().await?;
+                let last = match &self.held {
+                    Some(Held::Group { guard, group, .. }) => {
+                        let members = guard.as_ref().map_or(0, |g| g.members);
+                        Some(group.waiting.load(Ordering::SeqCst) == 0 || members + 1 >= GROUP_MAX)
+                    }
+                    _ => None,
+                };
+                if last.is_some() {
+                    self.queue_plain("RELEASE post");
+                }
+                let last = last.unwrap_or(true);
+                if last {
+                    self.queue_plain("COMMIT");
+                }
+                let sent = self.flush().await;
                 self.open = false;
-                Ok(())
+                match self.held.take() {
+                    Some(Held::Group {
+                        mut guard, group, ..
+                    }) => {
+                        if let Err(e) = sent {
+                            // Undone already; the others' changes go on without ours.
+                            if guard.is_some() {
+                                let _ = GroupCommit::<$db>::leave(guard, &group, false).await;
+                            }
+                            return Err(e);
+                        }
+                        if last {
+                            if let Some(g) = guard.take() {
+                                group.commits.fetch_add(1, Ordering::Relaxed);
+                                group
+                                    .posts
+                                    .fetch_add(g.members as u64 + 1, Ordering::Relaxed);
+                                g.done.send_replace(Some(Ok(())));
+                            }
+                            return Ok(());
+                        }
+                        GroupCommit::<$db>::leave(guard, &group, true).await
+                    }
+                    _ => sent,
+                }
             }
         }
     };

@@ -14,7 +14,7 @@
 use super::bench_all::{BenchRow, Unit};
 use super::bench_ledger::{
     BarePool, Cell, load_average, measure, ms, on_path, per_op, print_table, run_pgbench,
-    written_note,
+    sharing_note, written_note,
 };
 use crate::config::{open_app, redact};
 use anyhow::{Context, bail, ensure};
@@ -601,12 +601,19 @@ pub(crate) async fn run_rows(
         let before = bare.xact_commit().await;
         let f = Arc::clone(&fx);
         let w0 = bare.written().await;
+        let s0 = fx.app.storage.commit_sharing();
         let cell = measure(clients, dur, move |i| {
             let f = Arc::clone(&f);
             async move { f.checkout(i).await }
         })
         .await?;
         let checkout_written = per_op(w0, bare.written().await, &cell);
+        notes.extend(sharing_note(
+            "checkout",
+            clients,
+            s0,
+            fx.app.storage.commit_sharing(),
+        ));
         if let (Some(a), Some(b)) = (before, bare.xact_commit().await)
             && clients == 1
         {

@@ -517,6 +517,7 @@ pub(crate) async fn run_rows(
             let before = bare.xact_commit().await;
             let f = Arc::clone(&fx);
             let w0 = bare.written().await;
+            let s0 = fx.app.storage.commit_sharing();
             let cell = measure(clients, dur, move |i| {
                 let f = Arc::clone(&f);
                 async move {
@@ -526,6 +527,12 @@ pub(crate) async fn run_rows(
             })
             .await?;
             let written = per_op(w0, bare.written().await, &cell);
+            notes.extend(sharing_note(
+                &format!("{}{tag}", op.label()),
+                clients,
+                s0,
+                fx.app.storage.commit_sharing(),
+            ));
             if let (Some(a), Some(b)) = (before, bare.xact_commit().await)
                 && clients == 1
                 && !hot
@@ -712,6 +719,26 @@ pub(crate) async fn run_rows(
 pub(crate) fn per_op(before: Option<u64>, after: Option<u64>, cell: &Cell) -> Option<f64> {
     let (b, a) = (before?, after?);
     (cell.ops > 0).then(|| a.saturating_sub(b) as f64 / cell.ops as f64)
+}
+
+/// The note on SQLite's shared commits during one cell: how many posts each commit took
+/// (crates/store/src/writer.rs). `None` where the database groups commits itself.
+pub(crate) fn sharing_note(
+    what: &str,
+    clients: usize,
+    before: Option<(u64, u64)>,
+    after: Option<(u64, u64)>,
+) -> Option<String> {
+    let ((p0, c0), (p1, c1)) = (before?, after?);
+    let (posts, commits) = (p1.saturating_sub(p0), c1.saturating_sub(c0));
+    (commits > 0).then(|| {
+        format!(
+            "{what}, {}: {posts} posts took {commits} commits ({:.1} posts per commit: posts waiting for \
+             SQLite's writer share one)",
+            clients_label(clients, "client"),
+            posts as f64 / commits as f64
+        )
+    })
 }
 
 /// The note on bytes written per transaction: what a commit must get to disk, which
