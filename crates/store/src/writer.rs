@@ -838,18 +838,15 @@ macro_rules! impl_send {
             async fn undo(&mut self) {
                 let open = std::mem::replace(&mut self.open, false);
                 match self.held.as_mut() {
-                    Some(Held::Alone(conn)) => {
-                        if sqlx::raw_sql("ROLLBACK")
+                    Some(Held::Alone(conn)) if open => {
+                        // Drop closes a connection whose state is unknown.
+                        self.open = sqlx::raw_sql("ROLLBACK")
                             .execute(&mut **conn)
                             .await
-                            .is_err()
-                        {
-                            // Drop closes a connection whose state is unknown.
-                            self.open = open;
-                        }
+                            .is_err();
                     }
                     Some(Held::Group { guard, .. }) => GroupCommit::<$db>::undo(guard, open).await,
-                    None => {}
+                    _ => {}
                 }
             }
 
