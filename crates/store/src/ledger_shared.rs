@@ -871,9 +871,9 @@ macro_rules! impl_ledger_storage {
             ) -> Result<PostOutcome> {
                 let t = txn.tenant_id.0;
                 let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
-                // The writer sends the statements below in two or three batches (see
-                // writer.rs), the last with `COMMIT` (on SQLite perhaps shared with the
-                // posts that were waiting meanwhile).
+                // On SQLite the writer sends the statements below in two or three batches
+                // (see writer.rs), the last with `COMMIT`, perhaps shared with the posts
+                // that were waiting meanwhile; on PostgreSQL one by one.
                 let mut w = self.post_writer().await?;
                 if let Some(store) = txn.store_id
                     && pg
@@ -998,17 +998,14 @@ macro_rules! impl_ledger_storage {
                     // Balances: the customer's accounts, then the store's shared ones
                     // (revenue, tenders), each group in one statement and in id order, then
                     // the receipt counter and the chain head — one global order in which
-                    // every post takes its rows, so concurrent posts never deadlock. The
-                    // rows every till of the store needs are gathered into one batch, held
-                    // only until the next, which commits (writer.rs). On PostgreSQL the
-                    // customer's part goes before, statement by statement (prepared), with
-                    // its points lots; SQLite sends everything in the same two batches.
+                    // every post takes its rows, so concurrent posts never deadlock, and
+                    // the rows every till of the store needs are taken last. SQLite sends
+                    // them all in one batch and finishes them after it; PostgreSQL one by
+                    // one, the customer's points lots moving before the store's rows.
                     let customer = queue_balances(&mut w, txn, pg, &customer_side).await?;
                     let customer = if pg {
-                        w.flush().await?;
                         finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
                         apply_lots(&mut w, txn, &lines).await?;
-                        w.gather();
                         None
                     } else {
                         Some(customer)

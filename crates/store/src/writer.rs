@@ -3,12 +3,10 @@
 //! Each statement sqlx sends is a round trip: on SQLite a hand-over to the connection's
 //! worker thread and back, on PostgreSQL a network round trip and a wake-up of the
 //! server's backend. Measured here, that costs 35–75 µs a statement on SQLite whatever
-//! the statement does (README, "Where the time goes"), more on PostgreSQL, so a posting
-//! of fifteen statements spent most of its time travelling — and on PostgreSQL it held
-//! the rows every till of a store shares (revenue, tenders, the chain head) across the
-//! round trips from their update to the commit.
+//! the statement does (README, "Where the time goes"), so a posting of fifteen
+//! statements spent most of its time travelling.
 //!
-//! A [`Writer`] owns the transaction. It queues statements whose result the posting
+//! A [`Writer`] owns the transaction. On SQLite it queues statements whose result the posting
 //! does not need at once, and sends them in one multi-statement query, in their order,
 //! with the next statement whose rows it does need. Each queued statement carries its
 //! [`Expect`]ation (a row count, or an error to raise), judged in order when its result
@@ -16,16 +14,13 @@
 //! statement that fails decides the error, and the transaction is rolled back at once.
 //! `BEGIN` travels in the first batch and `COMMIT` in the last.
 //!
-//! The two backends send a batch differently:
-//! - SQLite: one prepared query holding several statements, with parameters (sqlx's
-//!   SQLite driver runs it on its worker thread in one go and reports each statement's
-//!   rows and row count).
-//! - PostgreSQL: its extended protocol takes one statement per message and sqlx does
-//!   not pipeline, so a batch goes as a simple query, whose statements carry their
-//!   values as literals written by [`Literal`] (`'…'::TYPE`, the type sqlx would have
-//!   bound), the way psycopg writes every query. The connection has standard strings
-//!   on (postgres.rs), under which doubling a quote is the whole escaping; a text with
-//!   a NUL byte is refused (it would cut the query short).
+//! SQLite runs a batch as one prepared query holding several statements (sqlx's SQLite
+//! driver runs it on its worker thread in one go and reports each statement's rows and
+//! row count). PostgreSQL's extended protocol takes one statement per query and sqlx
+//! does not pipeline, so there each statement is sent at once, prepared. (Tried and
+//! left out: PostgreSQL batches as simple queries with the values written as literals.
+//! A simple query is parsed and planned each time; the server's CPU per checkout rose
+//! by more than the round trips saved, and throughput at 16 tills did not move.)
 //!
 //! Queued statements reach the database only by [`Writer::flush`], a statement whose
 //! rows are wanted, or [`Writer::commit`]; a writer dropped before committing rolls
@@ -37,96 +32,10 @@
 
 use crate::{Result, StoreError};
 use futures_util::TryStreamExt;
-use sqlx::{Arguments, Database, Encode, Postgres, Sqlite, Type, TypeInfo};
-use std::borrow::Cow;
+use sqlx::{Arguments, Database, Encode, Postgres, Sqlite, Type};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::OwnedMutexGuard;
-
-/// A value as a PostgreSQL literal's text, for batches sent as simple queries (see the
-/// module's documentation). `None` is NULL.
-pub(crate) trait Literal {
-    fn literal(&self) -> Option<Cow<'_, str>>;
-}
-
-macro_rules! literal_by_display {
-    ($($t:ty),*) => {$(
-        impl Literal for $t {
-            fn literal(&self) -> Option<Cow<'_, str>> {
-                Some(Cow::Owned(self.to_string()))
-            }
-        }
-    )*};
-}
-literal_by_display!(i16, i32, i64, bool, uuid::Uuid);
-
-impl Literal for str {
-    fn literal(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(self))
-    }
-}
-
-impl Literal for String {
-    fn literal(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(self))
-    }
-}
-
-impl Literal for chrono::NaiveDate {
-    fn literal(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Owned(self.format("%Y-%m-%d").to_string()))
-    }
-}
-
-impl Literal for chrono::DateTime<chrono::Utc> {
-    fn literal(&self) -> Option<Cow<'_, str>> {
-        // Microseconds, cut as sqlx's binary encoding cuts them (a hash covers them).
-        let micros = self.timestamp_micros();
-        let secs = micros.div_euclid(1_000_000);
-        let frac = micros.rem_euclid(1_000_000);
-        let whole = chrono::DateTime::from_timestamp(secs, 0).unwrap_or(*self);
-        Some(Cow::Owned(format!(
-            "{}.{frac:06}+00",
-            whole.format("%Y-%m-%d %H:%M:%S")
-        )))
-    }
-}
-
-impl<T: Literal> Literal for Option<T> {
-    fn literal(&self) -> Option<Cow<'_, str>> {
-        self.as_ref().and_then(T::literal)
-    }
-}
-
-impl<T: Literal + ?Sized> Literal for &T {
-    fn literal(&self) -> Option<Cow<'_, str>> {
-        (**self).literal()
-    }
-}
-
-/// `value` as a typed PostgreSQL literal: `'text'::TYPE` (quotes doubled) or `NULL::TYPE`.
-fn pg_literal<T: Literal + ?Sized>(
-    value: &T,
-    type_name: &str,
-) -> std::result::Result<String, String> {
-    let Some(text) = value.literal() else {
-        return Ok(format!("NULL::{type_name}"));
-    };
-    if text.contains('\0') {
-        return Err(format!("a {type_name} value holds a NUL byte"));
-    }
-    let mut out = String::with_capacity(text.len() + type_name.len() + 4);
-    out.push('\'');
-    for c in text.chars() {
-        if c == '\'' {
-            out.push('\'');
-        }
-        out.push(c);
-    }
-    out.push_str("'::");
-    out.push_str(type_name);
-    Ok(out)
-}
 
 /// What a statement's row count must be.
 pub(crate) enum Expect {
@@ -154,14 +63,7 @@ pub(crate) struct Writer<'c, DB: Database> {
     /// transaction back, instead of returning it to the pool mid-transaction.
     open: bool,
     sql: String,
-    /// SQLite's parameters, bound.
     args: DB::Arguments,
-    /// PostgreSQL's parameters, as literals (see [`Literal`]), for batches of several
-    /// statements; `args` has them too, for a statement sent alone.
-    literals: Vec<String>,
-    /// Whether statements wait for the next flush (always on SQLite; on PostgreSQL
-    /// from [`Writer::gather`] on).
-    gather: bool,
     bind_error: Option<sqlx::error::BoxDynError>,
     queued: Vec<Queued>,
     rows: Vec<Option<Vec<DB::Row>>>,
@@ -178,8 +80,6 @@ impl<'c, DB: Database> Writer<'c, DB> {
             open: false,
             sql: String::new(),
             args: Default::default(),
-            literals: Vec::new(),
-            gather: !Self::inline(),
             bind_error: None,
             queued: Vec::new(),
             rows: Vec::new(),
@@ -189,25 +89,14 @@ impl<'c, DB: Database> Writer<'c, DB> {
         }
     }
 
-    /// Whether parameters are written into the SQL as literals (PostgreSQL).
-    fn inline() -> bool {
-        DB::NAME == Postgres::NAME
+    /// Whether statements wait for the next flush (SQLite) or go at once (PostgreSQL).
+    fn batched() -> bool {
+        DB::NAME == Sqlite::NAME
     }
 
     /// Parameters of the batch so far.
     fn params(&self) -> usize {
         self.args.len()
-    }
-
-    /// From now on statements wait for the next flush on PostgreSQL too (they always do
-    /// on SQLite). Until then PostgreSQL sends each statement alone, prepared, with its
-    /// plan cached on the connection: a batch of several goes as a simple query, parsed
-    /// and planned each time, which costs the server more than the round trips it saves
-    /// (measured: 1.7 ms more of its CPU per checkout). A post gathers only the
-    /// statements that take the rows every till of a store shares, so they are held for
-    /// two round trips, not one per statement.
-    pub(crate) fn gather(&mut self) {
-        self.gather = true;
     }
 
     /// Queues the statement just written, with its expectation and, if its rows are
@@ -395,20 +284,13 @@ impl<DB: Database> Stmt<'_, '_, DB> {
     }
 
     /// Adds the next parameter's value (named in the SQL as `$k`).
-    pub(crate) fn bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(mut self, value: T) -> Self {
+    pub(crate) fn bind<'t, T: Encode<'t, DB> + Type<DB>>(mut self, value: T) -> Self {
         self.add_bind(value);
         self
     }
 
-    fn add_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(&mut self, value: T) {
-        let result = if Writer::<DB>::inline() {
-            pg_literal(&value, T::type_info().name())
-                .map(|l| self.w.literals.push(l))
-                .map_err(Into::into)
-                .and_then(|()| self.w.args.add(value))
-        } else {
-            self.w.args.add(value)
-        };
+    fn add_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
+        let result = self.w.args.add(value);
         if let Err(e) = result
             && self.w.bind_error.is_none()
         {
@@ -417,15 +299,12 @@ impl<DB: Database> Stmt<'_, '_, DB> {
     }
 
     /// Appends a placeholder for a new parameter and its value.
-    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(
-        mut self,
-        value: T,
-    ) -> Self {
+    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB>>(mut self, value: T) -> Self {
         self.add_push_bind(value);
         self
     }
 
-    fn add_push_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(&mut self, value: T) {
+    fn add_push_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
         use std::fmt::Write;
         let n = self.w.params() + 1;
         let _ = write!(self.w.sql, "${n}");
@@ -460,10 +339,7 @@ pub(crate) struct Values<'s, 'w, 'c, DB: Database> {
 }
 
 impl<DB: Database> Values<'_, '_, '_, DB> {
-    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB> + Literal>(
-        &mut self,
-        value: T,
-    ) -> &mut Self {
+    pub(crate) fn push_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) -> &mut Self {
         if !std::mem::take(&mut self.first) {
             self.stmt.w.sql.push_str(", ");
         }
@@ -483,23 +359,6 @@ fn renumber(sql: &str, base: usize, out: &mut String) {
         out.push_str(&(k + base).to_string());
         true
     });
-}
-
-/// `sql` with each `$k` replaced by the k-th literal (PostgreSQL's batches), or `None`
-/// if it names one that is not there.
-fn inline_literals(sql: &str, literals: &[String]) -> Option<String> {
-    let mut out =
-        String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
-    let complete = for_each_param(sql, &mut out, |k, out| {
-        match literals.get(k.wrapping_sub(1)) {
-            Some(l) => {
-                out.push_str(l);
-                true
-            }
-            None => false,
-        }
-    });
-    complete.then_some(out)
 }
 
 /// Copies `sql` to `out`, letting `param` write each `$k` (k ≥ 1) in its place; false
@@ -539,8 +398,11 @@ macro_rules! impl_send {
             /// `COMMIT` with the last.
             pub(crate) async fn begin(pool: &sqlx::Pool<$db>) -> Result<Self> {
                 let mut w = Writer::new(Held::Alone(pool.acquire().await?));
-                // Sent with the first statement, even on PostgreSQL before `gather`.
+                // Sent with the first batch (SQLite), or at once.
                 w.queue_plain($begin);
+                if !Self::batched() {
+                    w.flush().await?;
+                }
                 Ok(w)
             }
 
@@ -675,22 +537,21 @@ macro_rules! impl_send {
         }
 
         impl<'w, 'c> Stmt<'w, 'c, $db> {
-            /// Queues the statement (sends it, on PostgreSQL before [`Writer::gather`]);
-            /// its row count is judged against `expect` when its result arrives.
+            /// Queues the statement (SQLite) or sends it (PostgreSQL); its row count is
+            /// judged against `expect` when its result arrives.
             pub(crate) async fn exec(self, expect: Expect) -> Result<()> {
                 self.w.enqueue(expect, false);
-                if !self.w.gather {
+                if !Writer::<$db>::batched() {
                     self.w.flush().await?;
                 }
                 Ok(())
             }
 
-            /// Queues a statement whose rows are wanted later (sends it, on PostgreSQL
-            /// before [`Writer::gather`]): after the next [`Writer::flush`],
-            /// [`Writer::take`] has them.
+            /// Queues a statement whose rows are wanted later (SQLite), or sends it
+            /// (PostgreSQL): after the next [`Writer::flush`], [`Writer::take`] has them.
             pub(crate) async fn rows(self) -> Result<Ticket> {
                 let ticket = self.w.enqueue(Expect::Any, true).expect("rows wanted");
-                if !self.w.gather {
+                if !Writer::<$db>::batched() {
                     self.w.flush().await?;
                 }
                 Ok(ticket)
@@ -735,7 +596,6 @@ macro_rules! impl_send {
                 }
                 let sql = std::mem::take(&mut self.sql);
                 let args = std::mem::take(&mut self.args);
-                let literals = std::mem::take(&mut self.literals);
                 let queued = std::mem::take(&mut self.queued);
                 if let Some(e) = self.bind_error.take() {
                     return Err(StoreError::Database(sqlx::Error::Encode(e)));
@@ -762,12 +622,7 @@ macro_rules! impl_send {
                     None => return Err(lost("the writer has finished")),
                 };
                 let mut results = if args.len() == 0 {
-                    // No parameters (`BEGIN`, `COMMIT`): a simple query.
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(conn)
-                } else if Self::inline() && total > 1 {
-                    let sql = inline_literals(&sql, &literals).ok_or_else(|| {
-                        StoreError::Invalid("a batch names a parameter it was not given".into())
-                    })?;
+                    // No parameters (`BEGIN`, `COMMIT`): nothing to prepare.
                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(conn)
                 } else {
                     // One statement, or SQLite's batch. sqlx 0.9 marks several
@@ -944,7 +799,7 @@ impl_send!(Postgres, "BEGIN");
 
 #[cfg(test)]
 mod tests {
-    use super::{inline_literals, pg_literal, renumber};
+    use super::renumber;
 
     #[test]
     fn renumbering_shifts_parameters_only() {
@@ -954,25 +809,5 @@ mod tests {
         let mut out = String::new();
         renumber("SELECT $1", 0, &mut out);
         assert_eq!(out, "SELECT $1");
-    }
-
-    #[test]
-    fn literals_are_quoted_typed_and_inlined_once() {
-        assert_eq!(pg_literal("it's", "TEXT").unwrap(), "'it''s'::TEXT");
-        assert_eq!(pg_literal(&-5i64, "INT8").unwrap(), "'-5'::INT8");
-        assert_eq!(pg_literal(&None::<i64>, "INT8").unwrap(), "NULL::INT8");
-        assert!(pg_literal("a\0b", "TEXT").is_err());
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
-        assert_eq!(
-            pg_literal(&at, "TIMESTAMPTZ").unwrap(),
-            "'2023-11-14 22:13:20.123456+00'::TIMESTAMPTZ"
-        );
-        // A literal holding `$1` is not itself replaced.
-        let lits = vec!["'$2'::TEXT".to_string(), "'x'::TEXT".to_string()];
-        assert_eq!(
-            inline_literals("SELECT $1, $2, '$'", &lits).unwrap(),
-            "SELECT '$2'::TEXT, 'x'::TEXT, '$'"
-        );
-        assert!(inline_literals("SELECT $3", &lits).is_none());
     }
 }
