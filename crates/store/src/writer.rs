@@ -58,9 +58,10 @@ struct Queued {
 pub(crate) struct Writer<'c, DB: Database> {
     /// The writer's connection; `None` only once `commit` or `rollback` has let it go.
     held: Option<Held<DB>>,
-    /// Whether `BEGIN` has been sent and no `COMMIT` or `ROLLBACK` since: a writer
-    /// dropped then (a cancelled request) closes the connection, which rolls the
-    /// transaction back, instead of returning it to the pool mid-transaction.
+    /// Whether something has been sent and not yet committed or rolled back: alone, a
+    /// writer dropped then (a cancelled request) closes the connection, which rolls
+    /// the transaction back, instead of returning it to the pool mid-transaction;
+    /// grouped, its savepoint is to be undone.
     open: bool,
     sql: String,
     args: DB::Arguments,
@@ -70,6 +71,8 @@ pub(crate) struct Writer<'c, DB: Database> {
     /// Statements sent so far, and which of them failed (counted from 0).
     sent: usize,
     failed_at: Option<usize>,
+    /// The store's code names writers `Writer<'c, DB>` (a writer once borrowed an sqlx
+    /// transaction); every writer now owns its connection.
     _lifetime: std::marker::PhantomData<&'c ()>,
 }
 
@@ -92,11 +95,6 @@ impl<'c, DB: Database> Writer<'c, DB> {
     /// Whether statements wait for the next flush (SQLite) or go at once (PostgreSQL).
     fn batched() -> bool {
         DB::NAME == Sqlite::NAME
-    }
-
-    /// Parameters of the batch so far.
-    fn params(&self) -> usize {
-        self.args.len()
     }
 
     /// Queues the statement just written, with its expectation and, if its rows are
@@ -143,7 +141,7 @@ impl<'c, DB: Database> Writer<'c, DB> {
         if !self.sql.is_empty() {
             self.sql.push_str(";\n");
         }
-        let base = self.params();
+        let base = self.args.len();
         Stmt { w: self, base }.sql(sql)
     }
 
@@ -306,7 +304,7 @@ impl<DB: Database> Stmt<'_, '_, DB> {
 
     fn add_push_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
         use std::fmt::Write;
-        let n = self.w.params() + 1;
+        let n = self.w.args.len() + 1;
         let _ = write!(self.w.sql, "${n}");
         self.add_bind(value);
     }
