@@ -229,6 +229,14 @@ pub(crate) struct GroupCommit<DB: Database> {
 }
 
 impl<DB: Database> GroupCommit<DB> {
+    /// Counts a group's commit and tells its members; its connection goes back to
+    /// the pool.
+    fn committed(&self, g: OpenGroup<DB>) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.posts.fetch_add(g.members as u64, Ordering::Relaxed);
+        g.done.send_replace(Some(Ok(())));
+    }
+
     /// Posts committed so far and the commits they took.
     pub(crate) fn sharing(&self) -> (u64, u64) {
         (
@@ -288,8 +296,7 @@ impl<DB: Database> Stmt<'_, '_, DB> {
     }
 
     fn add_bind<'t, T: Encode<'t, DB> + Type<DB>>(&mut self, value: T) {
-        let result = self.w.args.add(value);
-        if let Err(e) = result
+        if let Err(e) = self.w.args.add(value)
             && self.w.bind_error.is_none()
         {
             self.w.bind_error = Some(e);
@@ -352,20 +359,6 @@ fn renumber(sql: &str, base: usize, out: &mut String) {
         out.push_str(sql);
         return;
     }
-    for_each_param(sql, out, |k, out| {
-        out.push('$');
-        out.push_str(&(k + base).to_string());
-        true
-    });
-}
-
-/// Copies `sql` to `out`, letting `param` write each `$k` (k ≥ 1) in its place; false
-/// from `param` stops the copy and is returned.
-fn for_each_param(
-    sql: &str,
-    out: &mut String,
-    mut param: impl FnMut(usize, &mut String) -> bool,
-) -> bool {
     let mut rest = sql;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
@@ -376,14 +369,12 @@ fn for_each_param(
             out.push('$');
         } else {
             let k: usize = rest[i + 1..i + 1 + digits].parse().expect("ascii digits");
-            if !param(k, out) {
-                return false;
-            }
+            out.push('$');
+            out.push_str(&(k + base).to_string());
         }
         rest = &rest[i + 1 + digits..];
     }
     out.push_str(rest);
-    true
 }
 
 /// The backend-specific half: sending what was written. Both backends offer the same
@@ -484,23 +475,14 @@ macro_rules! impl_send {
                         .clone();
                     return outcome.expect("waited for").map_err(|e: String| lost(&e));
                 }
-                let mut g = guard.take().expect("checked above");
+                let g = guard.as_mut().expect("checked above");
                 match sqlx::raw_sql("COMMIT").execute(&mut *g.conn).await {
                     Ok(_) => {
-                        group.commits.fetch_add(1, Ordering::Relaxed);
-                        group.posts.fetch_add(g.members as u64, Ordering::Relaxed);
-                        g.done.send_replace(Some(Ok(())));
+                        group.committed(guard.take().expect("checked above"));
                         Ok(())
                     }
                     Err(e) => {
-                        if sqlx::raw_sql("ROLLBACK")
-                            .execute(&mut *g.conn)
-                            .await
-                            .is_err()
-                        {
-                            g.conn.close_on_drop();
-                        }
-                        g.done.send_replace(Some(Err(e.to_string())));
+                        Self::fail(&mut guard, e.to_string()).await;
                         Err(e.into())
                     }
                 }
@@ -521,7 +503,7 @@ macro_rules! impl_send {
             }
 
             /// Undoes a writer's savepoint (`open`: some of it was sent), or the whole
-            /// group if that fails. Answers whether the group is still open.
+            /// group if that fails (the guard is then empty).
             async fn undo(guard: &mut OwnedMutexGuard<Option<OpenGroup<$db>>>, open: bool) {
                 let Some(g) = guard.as_mut() else { return };
                 if open
@@ -774,12 +756,9 @@ macro_rules! impl_send {
                             return Err(e);
                         }
                         if last {
-                            if let Some(g) = guard.take() {
-                                group.commits.fetch_add(1, Ordering::Relaxed);
-                                group
-                                    .posts
-                                    .fetch_add(g.members as u64 + 1, Ordering::Relaxed);
-                                g.done.send_replace(Some(Ok(())));
+                            if let Some(mut g) = guard.take() {
+                                g.members += 1;
+                                group.committed(g);
                             }
                             return Ok(());
                         }
