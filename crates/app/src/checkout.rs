@@ -29,7 +29,7 @@ use patron_domain::settings::TenantSettings;
 use patron_domain::stored_value::{self, SplitError};
 use patron_store::StoreError;
 use patron_store::ledger::{
-    CheckoutLineRecord, CheckoutRecord, EntryNote, LedgerChange, PostingSpec,
+    CheckoutLineRecord, CheckoutRecord, CouponSeen, EntryNote, LedgerChange, PostingSpec,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -183,7 +183,8 @@ struct Prepared {
     keys: Option<[AccountKey; 3]>,
     balances: Option<Balances>,
     breakdown: Breakdown,
-    coupons: Vec<coupon::Coupon>,
+    /// The bill's coupons with their templates' names.
+    coupons: Vec<(coupon::Coupon, String)>,
 }
 
 fn refuse(field: &str, code: &'static str, message: impl Into<String>) -> AppError {
@@ -482,7 +483,7 @@ impl App {
                 stacks_with_coupons: t.stacks_with_coupons,
                 stacks_with_member_price: t.stacks_with_member_price,
             });
-            coupons.push(c);
+            coupons.push((c, t.name));
         }
         let points = match req.points {
             Some(p) if p > 0 => {
@@ -801,13 +802,18 @@ impl App {
             .await?;
         specs.append(&mut earn.specs);
         let mut changes = Vec::new();
-        for c in &p.coupons {
+        for (c, name) in &p.coupons {
             if b.coupons_applied.contains(&c.code) {
                 changes.push(LedgerChange::CouponRedeem {
                     coupon: c.id,
                     customer: p.customer.as_ref().map(|c| c.id),
                     store: Some(store),
                     staff: Some(actor.staff_id),
+                    // Priced with it: the post checks it still holds, no read back.
+                    seen: Some(Box::new(CouponSeen {
+                        coupon: c.clone(),
+                        template_name: name.clone(),
+                    })),
                 });
             }
         }
@@ -823,7 +829,7 @@ impl App {
             "card_number": card.map(|c| format!("**** {}", &c.number[c.number.len().saturating_sub(4)..])),
             "level": p.customer.as_ref().and_then(|c| c.level.as_deref()).and_then(|l| p.settings.levels.level(l)).map(|l| l.name.clone()),
             "cashier": actor.display_name,
-            "coupons_used": p.coupons.iter().filter(|c| b.coupons_applied.contains(&c.code)).map(|c| c.code.clone()).collect::<Vec<_>>(),
+            "coupons_used": p.coupons.iter().filter(|(c, _)| b.coupons_applied.contains(&c.code)).map(|(c, _)| c.code.clone()).collect::<Vec<_>>(),
         });
         let record = CheckoutRecord {
             tenant_id: actor.tenant_id,

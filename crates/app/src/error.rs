@@ -55,6 +55,10 @@ const STATE_CONFLICTS: &[(&str, &str)] = &[
         "the coupon has already been used",
     ),
     ("coupon_voided", "the coupon was voided"),
+    (
+        "coupon_changed",
+        "the coupon changed meanwhile (another owner); look again and retry",
+    ),
     ("coupon_expired", "the coupon has expired"),
     (
         "coupon_limit_reached",

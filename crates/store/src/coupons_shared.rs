@@ -300,6 +300,18 @@ impl TryFrom<CouponRow> for Coupon {
 }
 
 /// The conflict that names why an `issued`-only change did not apply.
+/// A redemption that read the coupon back (`redeem_read_back`): redeemed now, with
+/// its template's name, or redeemed before by a retry of the same request.
+pub(crate) enum ReadBack {
+    Redeemed(Coupon, String),
+    Replayed(Coupon),
+}
+
+/// The conflict of a checkout's coupon that changed between its read and the post;
+/// the post answers with the coupon's state instead where it is no longer issued
+/// (`LedgerStore::post`).
+pub(crate) const COUPON_CHANGED: &str = "coupon_changed";
+
 pub(crate) fn not_issued(status: &str) -> StoreError {
     StoreError::Conflict {
         what: match status {
@@ -425,7 +437,93 @@ macro_rules! impl_coupon_storage {
         /// the timeline events. Used by `redeem_coupon` and by the ledger's post; the
         /// redemption and its template's name travel in one batch, the events with the
         /// posting's next (writer.rs).
-        pub(crate) async fn redeem_coupon_w<'c>(w: &mut $crate::writer::Writer<'c, $db>, r: &CouponRedemption) -> Result<RedeemOutcome> {
+        pub(crate) async fn redeem_coupon_w<'c>(
+            w: &mut $crate::writer::Writer<'c, $db>,
+            r: &CouponRedemption,
+            seen: Option<&$crate::ledger::CouponSeen>,
+        ) -> Result<RedeemOutcome> {
+            let t = r.tenant_id.0;
+            let (coupon, name) = match seen {
+                Some(seen) => {
+                    // Queued, not read back: the statement checks that what the caller
+                    // read still holds (issued, same owner, template and code), so the
+                    // redeemed coupon is the one read with the redemption's fields set.
+                    let c = &seen.coupon;
+                    w.stmt(
+                        "UPDATE coupons SET status = 'redeemed', redeemed_at = $3, redeemed_by = $4, redeemed_store_id = $5, \
+                         redeemed_staff_id = $6, redeem_key = $7 WHERE tenant_id = $1 AND id = $2 AND status = 'issued' \
+                         AND customer_id = $8 AND template_id = $9 AND code = $10",
+                    )
+                    .bind(t)
+                    .bind(r.coupon)
+                    .bind(r.at)
+                    .bind(r.customer.map(|x| x.0))
+                    .bind(r.store.map(|x| x.0))
+                    .bind(r.staff.map(|x| x.0))
+                    .bind(r.key.clone())
+                    .bind(c.customer_id.0)
+                    .bind(c.template_id)
+                    .bind(c.code.clone())
+                    .exec($crate::writer::Expect::Rows(1, StoreError::Conflict { what: $crate::coupons_shared::COUPON_CHANGED }))
+                    .await?;
+                    let mut coupon = c.clone();
+                    coupon.status = patron_domain::coupon::CouponStatus::Redeemed;
+                    coupon.redeemed_at = Some(r.at);
+                    coupon.redeemed_by = r.customer;
+                    coupon.redeemed_store_id = r.store;
+                    coupon.redeemed_staff_id = r.staff;
+                    (coupon, seen.template_name.clone())
+                }
+                None => match redeem_read_back(w, r).await? {
+                    $crate::coupons_shared::ReadBack::Redeemed(coupon, name) => (coupon, name),
+                    $crate::coupons_shared::ReadBack::Replayed(coupon) => {
+                        return Ok(RedeemOutcome { coupon, replayed: true, referral_recorded: false });
+                    }
+                },
+            };
+            super::insert_event_w(w, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, coupon.customer_id)).await?;
+            let mut referral_recorded = false;
+            if let Some(friend) = r.customer.filter(|c| *c != coupon.customer_id) {
+                super::insert_event_w(w, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, friend)).await?;
+                // Referred by the owner, unless referred by someone already (the
+                // condition is in the statement) or the owner was referred by this friend.
+                let previous: Option<(Option<String>,)> = w
+                    .stmt("SELECT acquisition_source FROM customers WHERE tenant_id = $1 AND id = $2")
+                    .bind(t)
+                    .bind(friend.0)
+                    .fetch_optional()
+                    .await?;
+                let updated: Option<(i32,)> = w
+                    .stmt(
+                        "UPDATE customers SET referred_by = $3, acquisition_source = 'friend_coupon', updated_at = $4 \
+                         WHERE tenant_id = $1 AND id = $2 AND referred_by IS NULL AND merged_into IS NULL \
+                         AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.tenant_id = $1 AND o.id = $3 AND o.referred_by = $2) \
+                         RETURNING 1",
+                    )
+                    .bind(t)
+                    .bind(friend.0)
+                    .bind(coupon.customer_id.0)
+                    .bind(r.at)
+                    .fetch_optional()
+                    .await?;
+                if updated.is_some() {
+                    referral_recorded = true;
+                    let ids = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+                    if let Some((on_friend, on_owner)) = coupon.referral_events(ids, previous.and_then(|p| p.0).as_deref()) {
+                        super::insert_event_w(w, &on_friend).await?;
+                        super::insert_event_w(w, &on_owner).await?;
+                    }
+                }
+            }
+            Ok(RedeemOutcome { coupon, replayed: false, referral_recorded })
+        }
+
+        /// `redeem_coupon_w` without what the caller read: the update returns the
+        /// coupon, and the template's name is read with it (one flush).
+        async fn redeem_read_back<'c>(
+            w: &mut $crate::writer::Writer<'c, $db>,
+            r: &CouponRedemption,
+        ) -> Result<$crate::coupons_shared::ReadBack> {
             let t = r.tenant_id.0;
             let redeemed = w
                 .stmt(&format!(
@@ -464,7 +562,7 @@ macro_rules! impl_coupon_storage {
                 if r.key.is_some() && current.redeem_key == r.key {
                     let coupon = Coupon::try_from(current)?;
                     if coupon.redeemed_by == r.customer {
-                        return Ok(RedeemOutcome { coupon, replayed: true, referral_recorded: false });
+                        return Ok($crate::coupons_shared::ReadBack::Replayed(coupon));
                     }
                     return Err(StoreError::Conflict { what: "coupon_already_redeemed" });
                 }
@@ -477,41 +575,7 @@ macro_rules! impl_coupon_storage {
                 .into_iter()
                 .next()
                 .ok_or_else(|| StoreError::MissingReference(format!("coupon template {}", coupon.template_id)))?;
-            super::insert_event_w(w, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, coupon.customer_id)).await?;
-            let mut referral_recorded = false;
-            if let Some(friend) = r.customer.filter(|c| *c != coupon.customer_id) {
-                super::insert_event_w(w, &coupon.redeemed_event(uuid::Uuid::now_v7(), &name, friend)).await?;
-                // Referred by the owner, unless referred by someone already (the
-                // condition is in the statement) or the owner was referred by this friend.
-                let previous: Option<(Option<String>,)> = w
-                    .stmt("SELECT acquisition_source FROM customers WHERE tenant_id = $1 AND id = $2")
-                    .bind(t)
-                    .bind(friend.0)
-                    .fetch_optional()
-                    .await?;
-                let updated: Option<(i32,)> = w
-                    .stmt(
-                        "UPDATE customers SET referred_by = $3, acquisition_source = 'friend_coupon', updated_at = $4 \
-                         WHERE tenant_id = $1 AND id = $2 AND referred_by IS NULL AND merged_into IS NULL \
-                         AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.tenant_id = $1 AND o.id = $3 AND o.referred_by = $2) \
-                         RETURNING 1",
-                    )
-                    .bind(t)
-                    .bind(friend.0)
-                    .bind(coupon.customer_id.0)
-                    .bind(r.at)
-                    .fetch_optional()
-                    .await?;
-                if updated.is_some() {
-                    referral_recorded = true;
-                    let ids = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-                    if let Some((on_friend, on_owner)) = coupon.referral_events(ids, previous.and_then(|p| p.0).as_deref()) {
-                        super::insert_event_w(w, &on_friend).await?;
-                        super::insert_event_w(w, &on_owner).await?;
-                    }
-                }
-            }
-            Ok(RedeemOutcome { coupon, replayed: false, referral_recorded })
+            Ok($crate::coupons_shared::ReadBack::Redeemed(coupon, name))
         }
 
         const TEMPLATE_VALUES: &str = "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
@@ -671,7 +735,7 @@ macro_rules! impl_coupon_storage {
 
             async fn redeem_coupon(&self, r: &CouponRedemption) -> Result<RedeemOutcome> {
                 let mut w = $crate::writer::Writer::<$db>::begin(self.writer()).await?;
-                match redeem_coupon_w(&mut w, r).await {
+                match redeem_coupon_w(&mut w, r, None).await {
                     Ok(out) if !out.replayed => {
                         w.commit().await?;
                         Ok(out)

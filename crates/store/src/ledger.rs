@@ -169,7 +169,21 @@ pub enum LedgerChange {
         customer: Option<CustomerId>,
         store: Option<StoreId>,
         staff: Option<StaffId>,
+        /// The coupon and its template's name as the caller read them (a checkout
+        /// prices with both). The post then checks that the coupon is still issued to
+        /// the same owner from the same template instead of reading it back: one round
+        /// trip less while the ledger's writer is held. A coupon changed meanwhile
+        /// (another owner after a merge) fails with `coupon_changed`.
+        seen: Option<Box<CouponSeen>>,
     },
+}
+
+/// What a caller read of a coupon before redeeming it in a post (see
+/// [`LedgerChange::CouponRedeem`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CouponSeen {
+    pub coupon: patron_domain::coupon::Coupon,
+    pub template_name: String,
 }
 
 /// A checkout's bill as priced and paid (see the `checkouts` table).

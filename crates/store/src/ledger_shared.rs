@@ -860,6 +860,28 @@ macro_rules! impl_ledger_storage {
             }
         }
 
+        /// Why a post's coupon redemption from a read coupon (`CouponSeen`) found it
+        /// changed: no longer issued (`coupon_already_redeemed`, `coupon_voided`,
+        /// `coupon_expired`), else `coupon_changed` (another owner after a merge).
+        async fn coupon_refusal(conn: &mut <$db as sqlx::Database>::Connection, txn: &TxnRecord, changes: &[LedgerChange]) -> StoreError {
+            for change in changes {
+                if let LedgerChange::CouponRedeem { coupon, seen: Some(_), .. } = change {
+                    let status: Result<Option<(String,)>, sqlx::Error> =
+                        sqlx::query_as("SELECT status FROM coupons WHERE tenant_id = $1 AND id = $2")
+                            .bind(txn.tenant_id.0)
+                            .bind(*coupon)
+                            .fetch_optional(&mut *conn)
+                            .await;
+                    match status {
+                        Ok(Some((s,))) if s != "issued" => return $crate::coupons_shared::not_issued(&s),
+                        Ok(_) => {}
+                        Err(e) => return e.into(),
+                    }
+                }
+            }
+            StoreError::Conflict { what: $crate::coupons_shared::COUPON_CHANGED }
+        }
+
         impl $ty {
             /// `LedgerStore::post`, in the task it runs in.
             async fn post_now(
@@ -924,7 +946,7 @@ macro_rules! impl_ledger_storage {
                         match change {
                             LedgerChange::Insert(card) => insert_card_tx(w.conn().await?, card).await?,
                             LedgerChange::CouponIssue(c) => super::coupons_impl::issue_coupon_tx(w.conn().await?, c).await?,
-                            LedgerChange::CouponRedeem { coupon, customer, store, staff } => {
+                            LedgerChange::CouponRedeem { coupon, customer, store, staff, seen } => {
                                 let r = $crate::coupons::CouponRedemption {
                                     tenant_id: txn.tenant_id,
                                     coupon: *coupon,
@@ -934,7 +956,7 @@ macro_rules! impl_ledger_storage {
                                     staff: *staff,
                                     key: None,
                                 };
-                                super::coupons_impl::redeem_coupon_w(&mut w, &r).await?;
+                                super::coupons_impl::redeem_coupon_w(&mut w, &r, seen.as_deref()).await?;
                             }
                             // The bill takes its receipt number last (below): the store's
                             // counter row is then locked only for the final statements.
@@ -1191,6 +1213,16 @@ macro_rules! impl_ledger_storage {
                             // Not the key: the unique index on `reverses`.
                             None => Err(StoreError::AlreadyReversed),
                         }
+                    }
+                    // A coupon redeemed from what the caller read changed meanwhile: say
+                    // how, read where the original post's read is (see `earlier_post`).
+                    Err(StoreError::Conflict { what }) if what == $crate::coupons_shared::COUPON_CHANGED => {
+                        let now = match w.conn().await {
+                            Ok(conn) => coupon_refusal(conn, txn, changes).await,
+                            Err(e) => e,
+                        };
+                        let _ = w.rollback().await;
+                        Err(now)
                     }
                     Err(e) => {
                         // The caller has an error already; the group's outcome adds nothing.

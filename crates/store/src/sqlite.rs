@@ -7,11 +7,12 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
-/// SQLite storage. Reads use a pool; writes use a pool of one connection so that write
-/// transactions queue in-process instead of failing with SQLITE_BUSY.
+/// SQLite storage. Reads use read-only connections (read_pool.rs); writes use a pool of
+/// one connection so that write transactions queue in-process instead of failing with
+/// SQLITE_BUSY.
 #[derive(Clone)]
 pub struct SqliteStorage {
-    read: SqlitePool,
+    read: crate::read_pool::ReadPool,
     write: SqlitePool,
     /// Ledger posts waiting for the writer share its commits (writer.rs).
     group: std::sync::Arc<crate::writer::GroupCommit<sqlx::Sqlite>>,
@@ -49,12 +50,8 @@ impl SqliteStorage {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(read_connections())
-            .test_before_acquire(false)
-            .min_connections(1)
-            .connect_with(options.read_only(true))
-            .await?;
+        let read =
+            crate::read_pool::ReadPool::open(options.read_only(true), read_connections()).await?;
         Ok(Self {
             read,
             write,
@@ -62,7 +59,7 @@ impl SqliteStorage {
         })
     }
 
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &crate::read_pool::ReadPool {
         &self.read
     }
     fn writer(&self) -> &SqlitePool {

@@ -8,7 +8,7 @@ use patron_domain::coupon::{CouponStatus, IssueChannel, last_day_of_month};
 use patron_domain::ids::CustomerId;
 use patron_domain::money::Money;
 use patron_store::StoreError;
-use patron_store::ledger::{LedgerChange, TxnRecord};
+use patron_store::ledger::{CouponSeen, LedgerChange, TxnRecord};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -22,6 +22,7 @@ crate::both_backends!(
     void_and_expire,
     friend_redemption_records_referral,
     spend_triggered_coupons_in_a_ledger_post,
+    a_post_redeems_what_the_checkout_read,
 );
 
 /// The tenant's local now (the tests' tenants keep the default UTC+8).
@@ -874,6 +875,7 @@ async fn spend_triggered_coupons_in_a_ledger_post(t: TestApp) {
         customer: Some(id),
         store: a.store_id,
         staff: Some(a.staff_id),
+        seen: None,
     };
     s.post(&txn("checkout"), std::slice::from_ref(&redeem), &[], None)
         .await
@@ -904,4 +906,118 @@ async fn spend_triggered_coupons_in_a_ledger_post(t: TestApp) {
     assert_eq!((s2, r["active"].as_bool()), (StatusCode::OK, Some(false)));
     let report = t.app.verify_ledger().await.unwrap();
     assert!(report.is_clean(), "{:?}", report.violations);
+}
+
+/// A checkout prices with the coupon it read and its post redeems it without reading
+/// it back (`CouponSeen`): what the statement checks must catch every change made in
+/// between, and say which.
+async fn a_post_redeems_what_the_checkout_read(t: TestApp) {
+    let c = t
+        .customer(json!({"name": "读后用", "phone": "13700000031"}))
+        .await;
+    let other = t
+        .customer(json!({"name": "别人", "phone": "13700000032"}))
+        .await;
+    let tpl = template(&t, cash("读后减10", 1_000, None)).await;
+    let a = actor(&t).await;
+    let id = CustomerId(c.parse().unwrap());
+    let s = &t.app.storage;
+    let txn = || TxnRecord {
+        tenant_id: t.tenant_id,
+        id: uuid::Uuid::now_v7(),
+        kind: "checkout".into(),
+        idempotency_key: uuid::Uuid::now_v7().to_string(),
+        request_hash: "h".into(),
+        card_id: None,
+        customer_id: Some(id),
+        store_id: a.store_id,
+        staff_id: Some(a.staff_id),
+        approver_id: None,
+        reverses: None,
+        reason: None,
+        memo: "checkout".into(),
+        data: json!({}),
+        created_at: patron_app::now(),
+    };
+    let redeem = |seen: CouponSeen| LedgerChange::CouponRedeem {
+        coupon: seen.coupon.id,
+        customer: Some(id),
+        store: a.store_id,
+        staff: Some(a.staff_id),
+        seen: Some(Box::new(seen)),
+    };
+    let refusal = |e: StoreError| match e {
+        StoreError::Conflict { what } => what,
+        other => panic!("{other:?}"),
+    };
+    // Unchanged: redeemed, and the timeline names the template as read.
+    let first = read_seen(&t, issue_one(&t, &tpl, &c).await).await;
+    s.post(&txn(), &[redeem(first.clone())], &[], None)
+        .await
+        .unwrap();
+    let (_, v) = t.get(&format!("/coupons/{}", first.coupon.code)).await;
+    assert_eq!(
+        (v["status"].as_str(), v["redeemed_by"].as_str()),
+        (Some("redeemed"), Some(c.as_str()))
+    );
+    let (_, tl) = t.get(&format!("/customers/{c}/timeline")).await;
+    let used = tl
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "coupon_redeemed")
+        .expect("a coupon_redeemed event");
+    assert!(
+        used["summary"].as_str().unwrap().contains("读后减10"),
+        "{used}"
+    );
+    // Redeemed meanwhile (the same read again): refused as used, nothing posted.
+    let e = s
+        .post(&txn(), &[redeem(first)], &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(e), "coupon_already_redeemed");
+    // Voided meanwhile.
+    let second = read_seen(&t, issue_one(&t, &tpl, &c).await).await;
+    let (st, _) = t
+        .post(
+            &format!("/coupons/{}/void", second.coupon.code),
+            json!({"reason": "发错了"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let e = s
+        .post(&txn(), &[redeem(second)], &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(e), "coupon_voided");
+    // Still issued, but not as read (another owner, as after a merge): refused as
+    // changed, and the coupon stays issued.
+    let mut third = read_seen(&t, issue_one(&t, &tpl, &c).await).await;
+    third.coupon.customer_id = CustomerId(other.parse().unwrap());
+    let code = third.coupon.code.clone();
+    let e = s
+        .post(&txn(), &[redeem(third)], &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(e), "coupon_changed");
+    let (_, v) = t.get(&format!("/coupons/{code}")).await;
+    assert_eq!(v["status"], "issued");
+    let report = t.app.verify_ledger().await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+}
+
+/// The coupon as a checkout reads it before posting.
+async fn read_seen(t: &TestApp, code: String) -> CouponSeen {
+    let coupon = t
+        .app
+        .storage
+        .coupon_by_code(t.tenant_id, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    CouponSeen {
+        coupon,
+        template_name: "读后减10".into(),
+    }
 }
