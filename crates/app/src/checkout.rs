@@ -392,14 +392,22 @@ impl App {
             member_price_access: level.is_none_or(|l| l.member_price),
         };
         let mut lines = Vec::with_capacity(req.lines.len());
-        // The bill's dishes in one read.
+        // The bill's dishes: kept for a few seconds (`menu_cache`), the rest in one read.
         let mut ids: Vec<MenuItemId> = req.lines.iter().filter_map(|l| l.item_id).collect();
         ids.sort_by_key(|i| i.0);
         ids.dedup();
-        let dishes = self
-            .storage
-            .menu_items_by_ids(actor.tenant_id, &ids)
-            .await?;
+        let (mut dishes, missing) = self.menu_cache.get_many(actor.tenant_id, &ids);
+        if !missing.is_empty() {
+            let loaded = self
+                .storage
+                .menu_items_by_ids(actor.tenant_id, &missing)
+                .await?;
+            self.menu_cache.put_many(
+                actor.tenant_id,
+                loaded.iter().map(|d| (d.item.id, d.clone())),
+            );
+            dishes.extend(loaded);
+        }
         for (i, l) in req.lines.iter().enumerate() {
             if l.quantity == 0 || l.quantity > 999 {
                 return Err(refuse(
@@ -465,7 +473,7 @@ impl App {
         let mut offers = Vec::new();
         for (i, code) in req.coupons.iter().enumerate() {
             let c = self.find_coupon(actor, code).await?;
-            let t = self.coupon_template(actor, c.template_id).await?;
+            let t = self.coupon_template_cached(actor, c.template_id).await?;
             let ctx = RedeemContext {
                 at: local,
                 store: Some(store.id),

@@ -311,6 +311,7 @@ impl App {
         let t = Self::template_from(actor, new_uuid(), input, at, at);
         self.checked_template(actor, &t).await?;
         self.storage.insert_coupon_template(&t).await?;
+        self.template_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             after: audit::state(&t),
             ..self.audit_entry(
@@ -378,6 +379,7 @@ impl App {
         }
         self.checked_template(actor, &t).await?;
         self.storage.update_coupon_template(&t).await?;
+        self.template_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             before: audit::state(&current),
             after: audit::state(&t),
@@ -425,6 +427,22 @@ impl App {
             .ok_or(AppError::NotFound {
                 entity: "coupon template",
             })
+    }
+
+    /// A template as bills read it: kept for a few seconds (`template_cache`), forgotten
+    /// when this process changes one.
+    pub(crate) async fn coupon_template_cached(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<CouponTemplate, AppError> {
+        if let Some(t) = self.template_cache.get_many(actor.tenant_id, &[id]).0.pop() {
+            return Ok(t);
+        }
+        let t = self.coupon_template(actor, id).await?;
+        self.template_cache
+            .put_many(actor.tenant_id, [(id, t.clone())]);
+        Ok(t)
     }
 
     /// Every template, newest first.

@@ -53,6 +53,13 @@ pub struct App {
     pub directory_cache: Arc<org::DirectoryCache>,
     /// Spend-triggered coupon rules recently read (see `App::spend_triggered_coupons`).
     pub issue_rules_cache: Arc<tenant_cache::TenantCache<Vec<patron_domain::coupon::IssueRule>>>,
+    /// The dishes bills name, with their member prices (checkout.rs).
+    pub menu_cache: Arc<
+        tenant_cache::KeyedCache<patron_domain::ids::MenuItemId, patron_domain::menu::PricedItem>,
+    >,
+    /// Coupon templates, as bills and redemptions read them.
+    pub template_cache:
+        Arc<tenant_cache::KeyedCache<uuid::Uuid, patron_domain::coupon::CouponTemplate>>,
 }
 
 impl App {
@@ -68,6 +75,8 @@ impl App {
             settings_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
             directory_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
             issue_rules_cache: Arc::new(tenant_cache::TenantCache::new(cards::SETTINGS_TTL)),
+            menu_cache: Arc::new(tenant_cache::KeyedCache::new(cards::SETTINGS_TTL)),
+            template_cache: Arc::new(tenant_cache::KeyedCache::new(cards::SETTINGS_TTL)),
         }
     }
 }

@@ -283,6 +283,8 @@ impl App {
                 StoreError::NotFound => category_not_found(),
                 other => on_conflict("another category")(other),
             })?;
+        // Bills read dishes from a cache (checkout.rs): they see this at once.
+        self.menu_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             before,
             after: audit::state(&c),
@@ -482,6 +484,8 @@ impl App {
                 StoreError::NotFound => item_not_found(),
                 other => on_conflict("another dish in this category")(other),
             })?;
+        // Bills read dishes from a cache (checkout.rs): they see this at once.
+        self.menu_cache.forget(actor.tenant_id);
         if let PriceWrite::AboveRegular { .. } = written {
             // A member price was raised meanwhile (the pre-check above passed).
             return Err(ValidationErrors::single(
@@ -530,6 +534,8 @@ impl App {
                 StoreError::NotFound => item_not_found(),
                 other => other.into(),
             })?;
+        // Bills read dishes from a cache (checkout.rs): they see this at once.
+        self.menu_cache.forget(actor.tenant_id);
         if let PriceWrite::AboveRegular { regular, .. } = written {
             // The regular price was lowered meanwhile.
             return Err(above_regular(regular));

@@ -10,6 +10,7 @@ crate::both_backends!(
     concurrent_checkouts_never_overdraw,
     receipts_print_to_a_network_printer,
     partial_refunds_need_approval_and_add_up,
+    menu_changes_reach_the_next_bill_at_once,
 );
 
 fn key() -> String {
@@ -611,4 +612,72 @@ async fn partial_refunds_need_approval_and_add_up(t: TestApp) {
     let (_, co) = t.get(&format!("/checkouts/{id}")).await;
     assert_eq!(co["receipt"]["kind"], "sale");
     verify_clean(&t).await;
+}
+
+/// Bills read dishes and coupon templates from a short-lived cache: a change made
+/// through the app must reach the very next quote all the same.
+async fn menu_changes_reach_the_next_bill_at_once(t: TestApp) {
+    let m = menu(&t).await;
+    let quote = |lines: Value| {
+        let t = &t;
+        async move {
+            let (s, q) = t
+                .post(
+                    "/checkouts/quote",
+                    json!({"lines": lines, "tenders": [{"method": "cash"}], "idempotency_key": key()}),
+                )
+                .await;
+            (s, q)
+        }
+    };
+    let pork = json!([{"item_id": m.pork, "quantity": 1}]);
+    let (s, q) = quote(pork.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{q}");
+    assert_eq!(q["breakdown"]["gross"], 6_800);
+    // A new price.
+    let (s, _) = t
+        .patch(&format!("/menu/items/{}", m.pork), json!({"price": 7_200}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, q) = quote(pork.clone()).await;
+    assert_eq!(q["breakdown"]["gross"], 7_200, "{q}");
+    // Off the menu.
+    let (s, _) = t
+        .patch(&format!("/menu/items/{}", m.pork), json!({"active": false}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, q) = quote(pork).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+    assert_eq!(q["error"]["fields"][0]["code"], "item_inactive", "{q}");
+    // A coupon whose template is narrowed to other levels after a first quote.
+    let (customer, _) = gold_member(&t, "13600000077").await;
+    let (s, tpl) = t
+        .post(
+            "/coupon-templates",
+            json!({"name": "满100减10", "kind": {"type": "cash", "value": 1_000, "min_spend": 10_000},
+                   "validity": {"type": "days_after_issue", "days": 30}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{tpl}");
+    let tpl_id = tpl["id"].as_str().unwrap().to_string();
+    let (_, issued) = t
+        .post(
+            &format!("/coupon-templates/{tpl_id}/issue"),
+            json!({"customer_ids": [customer]}),
+        )
+        .await;
+    let code = issued[0]["code"].as_str().unwrap().to_string();
+    let bill = json!({"lines": [{"item_id": m.fish, "quantity": 1}], "customer": {"phone": "13600000077"},
+                      "coupons": [code], "tenders": [{"method": "cash"}], "idempotency_key": key()});
+    let (s, q) = t.post("/checkouts/quote", bill.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{q}");
+    let (s, _) = t
+        .patch(
+            &format!("/coupon-templates/{tpl_id}"),
+            json!({"level_codes": ["diamond"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, q) = t.post("/checkouts/quote", bill).await;
+    assert!(s.is_client_error(), "a gold member is refused now: {s} {q}");
 }
