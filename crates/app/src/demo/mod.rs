@@ -1403,10 +1403,14 @@ mod tests {
             .iter()
             .map(|c| settings.local(c.created_at).hour())
             .collect();
+        // Lunch 11:30–13:30, dinner 17:30–20:30; a bill rung again after its reversal
+        // comes up to 90 minutes later (a lunch's at 14:xx on some calendars: the days,
+        // and so the random draws, depend on the day the test runs).
         assert!(
             hours
                 .iter()
-                .all(|h| (11..=13).contains(h) || (17..=21).contains(h))
+                .all(|h| (11..=15).contains(h) || (17..=22).contains(h)),
+            "{hours:?}"
         );
         assert!(hours.contains(&12) && hours.contains(&18), "{hours:?}");
         let parties: Vec<i32> = checkouts.iter().filter_map(|c| c.party_size).collect();
