@@ -63,8 +63,11 @@ impl<T: Clone> TenantCache<T> {
 /// each for the time to live from its own load. Forgetting drops all of a tenant's.
 pub struct KeyedCache<K, V> {
     ttl: Duration,
-    entries: Mutex<HashMap<TenantId, HashMap<K, (DateTime<Utc>, V)>>>,
+    entries: Mutex<HashMap<TenantId, Kept<K, V>>>,
 }
+
+/// A tenant's values, each with the time it was loaded.
+type Kept<K, V> = HashMap<K, (DateTime<Utc>, V)>;
 
 /// Past this many values a tenant's expired ones are swept out when more are kept.
 const SWEEP_AT: usize = 4096;
