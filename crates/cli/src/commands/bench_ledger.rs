@@ -677,8 +677,9 @@ pub(crate) async fn run_rows(
         Backend::Sqlite => {
             "reference: BEGIN; UPDATE bench_accounts (one row per client); INSERT bench_history; COMMIT — through sqlx \
              on a separate pool of ONE connection to the same file with the store's pragmas (WAL, synchronous=FULL, \
-             foreign keys, busy timeout), exactly like the store's writer: SQLite has one writer, so 16 clients queue \
-             on that connection in both cases"
+             foreign keys, busy timeout), like the store's writer: SQLite has one writer, so 16 clients queue \
+             on that connection in both cases. It checkpoints itself at SQLite's default 1,000 pages (every 500 or so \
+             of its 2-page transactions); the store leaves checkpoints to a connection of their own"
         }
         Backend::Postgres => {
             "reference: BEGIN; UPDATE bench_accounts (one row per client); INSERT bench_history; COMMIT — through sqlx \
