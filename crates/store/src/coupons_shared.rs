@@ -449,18 +449,7 @@ macro_rules! impl_coupon_storage {
                     // read still holds (issued, same owner, template and code), so the
                     // redeemed coupon is the one read with the redemption's fields set.
                     let c = &seen.coupon;
-                    w.stmt(
-                        "UPDATE coupons SET status = 'redeemed', redeemed_at = $3, redeemed_by = $4, redeemed_store_id = $5, \
-                         redeemed_staff_id = $6, redeem_key = $7 WHERE tenant_id = $1 AND id = $2 AND status = 'issued' \
-                         AND customer_id = $8 AND template_id = $9 AND code = $10",
-                    )
-                    .bind(t)
-                    .bind(r.coupon)
-                    .bind(r.at)
-                    .bind(r.customer.map(|x| x.0))
-                    .bind(r.store.map(|x| x.0))
-                    .bind(r.staff.map(|x| x.0))
-                    .bind(r.key.clone())
+                    redemption(w, r, "AND customer_id = $8 AND template_id = $9 AND code = $10")
                     .bind(c.customer_id.0)
                     .bind(c.template_id)
                     .bind(c.code.clone())
@@ -518,6 +507,26 @@ macro_rules! impl_coupon_storage {
             Ok(RedeemOutcome { coupon, replayed: false, referral_recorded })
         }
 
+        /// The redemption's `UPDATE` of an issued coupon, its fields bound as `$1`–`$7`;
+        /// `tail` adds conditions or a `RETURNING`.
+        fn redemption<'w, 'c>(
+            w: &'w mut $crate::writer::Writer<'c, $db>,
+            r: &CouponRedemption,
+            tail: &str,
+        ) -> $crate::writer::Stmt<'w, 'c, $db> {
+            w.stmt(&format!(
+                "UPDATE coupons SET status = 'redeemed', redeemed_at = $3, redeemed_by = $4, redeemed_store_id = $5, \
+                 redeemed_staff_id = $6, redeem_key = $7 WHERE tenant_id = $1 AND id = $2 AND status = 'issued' {tail}"
+            ))
+            .bind(r.tenant_id.0)
+            .bind(r.coupon)
+            .bind(r.at)
+            .bind(r.customer.map(|x| x.0))
+            .bind(r.store.map(|x| x.0))
+            .bind(r.staff.map(|x| x.0))
+            .bind(r.key.clone())
+        }
+
         /// `redeem_coupon_w` without what the caller read: the update returns the
         /// coupon, and the template's name is read with it (one flush).
         async fn redeem_read_back<'c>(
@@ -525,20 +534,7 @@ macro_rules! impl_coupon_storage {
             r: &CouponRedemption,
         ) -> Result<$crate::coupons_shared::ReadBack> {
             let t = r.tenant_id.0;
-            let redeemed = w
-                .stmt(&format!(
-                    "UPDATE coupons SET status = 'redeemed', redeemed_at = $3, redeemed_by = $4, redeemed_store_id = $5, \
-                     redeemed_staff_id = $6, redeem_key = $7 WHERE tenant_id = $1 AND id = $2 AND status = 'issued' RETURNING {COUPON_COLS}"
-                ))
-                .bind(t)
-                .bind(r.coupon)
-                .bind(r.at)
-                .bind(r.customer.map(|x| x.0))
-                .bind(r.store.map(|x| x.0))
-                .bind(r.staff.map(|x| x.0))
-                .bind(r.key.clone())
-                .rows()
-                .await?;
+            let redeemed = redemption(w, r, &format!("RETURNING {COUPON_COLS}")).rows().await?;
             let template_name = w
                 .stmt(
                     "SELECT name FROM coupon_templates WHERE tenant_id = $1 \

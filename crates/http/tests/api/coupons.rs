@@ -813,23 +813,7 @@ async fn spend_triggered_coupons_in_a_ledger_post(t: TestApp) {
     let (_, list) = t.get(&format!("/coupons?customer_id={c}")).await;
     assert_eq!(list.as_array().unwrap().len(), 0);
     // Issued in a ledger post (as a checkout does), then redeemed in another: once.
-    let txn = |kind: &str| TxnRecord {
-        tenant_id: t.tenant_id,
-        id: uuid::Uuid::now_v7(),
-        kind: kind.into(),
-        idempotency_key: uuid::Uuid::now_v7().to_string(),
-        request_hash: "h".into(),
-        card_id: None,
-        customer_id: Some(id),
-        store_id: a.store_id,
-        staff_id: Some(a.staff_id),
-        approver_id: None,
-        reverses: None,
-        reason: None,
-        memo: kind.into(),
-        data: json!({}),
-        created_at: patron_app::now(),
-    };
+    let txn = |kind: &str| ledger_txn(&t, &a, id, kind);
     let s = &t.app.storage;
     s.post(
         &txn("purchase"),
@@ -922,23 +906,7 @@ async fn a_post_redeems_what_the_checkout_read(t: TestApp) {
     let a = actor(&t).await;
     let id = CustomerId(c.parse().unwrap());
     let s = &t.app.storage;
-    let txn = || TxnRecord {
-        tenant_id: t.tenant_id,
-        id: uuid::Uuid::now_v7(),
-        kind: "checkout".into(),
-        idempotency_key: uuid::Uuid::now_v7().to_string(),
-        request_hash: "h".into(),
-        card_id: None,
-        customer_id: Some(id),
-        store_id: a.store_id,
-        staff_id: Some(a.staff_id),
-        approver_id: None,
-        reverses: None,
-        reason: None,
-        memo: "checkout".into(),
-        data: json!({}),
-        created_at: patron_app::now(),
-    };
+    let txn = || ledger_txn(&t, &a, id, "checkout");
     let redeem = |seen: CouponSeen| LedgerChange::CouponRedeem {
         coupon: seen.coupon.id,
         customer: Some(id),
@@ -1019,5 +987,26 @@ async fn read_seen(t: &TestApp, code: String) -> CouponSeen {
     CouponSeen {
         coupon,
         template_name: "读后减10".into(),
+    }
+}
+
+/// A ledger transaction of the tests' own, made by `a` for `customer`.
+fn ledger_txn(t: &TestApp, a: &Actor, customer: CustomerId, kind: &str) -> TxnRecord {
+    TxnRecord {
+        tenant_id: t.tenant_id,
+        id: uuid::Uuid::now_v7(),
+        kind: kind.into(),
+        idempotency_key: uuid::Uuid::now_v7().to_string(),
+        request_hash: "h".into(),
+        card_id: None,
+        customer_id: Some(customer),
+        store_id: a.store_id,
+        staff_id: Some(a.staff_id),
+        approver_id: None,
+        reverses: None,
+        reason: None,
+        memo: kind.into(),
+        data: json!({}),
+        created_at: patron_app::now(),
     }
 }
