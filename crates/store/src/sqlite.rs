@@ -121,7 +121,9 @@ impl SqliteStorage {
             crate::read_pool::ReadPool::open(options.clone().read_only(true), read_connections())
                 .await?;
         let alive = std::sync::Arc::new(());
-        tokio::spawn(checkpointer(options, std::sync::Arc::downgrade(&alive)));
+        // It never creates a database: one removed meanwhile (a test's) stays removed.
+        let existing = options.create_if_missing(false);
+        tokio::spawn(checkpointer(existing, std::sync::Arc::downgrade(&alive)));
         Ok(Self {
             read,
             write,
