@@ -311,7 +311,6 @@ impl App {
         let t = Self::template_from(actor, new_uuid(), input, at, at);
         self.checked_template(actor, &t).await?;
         self.storage.insert_coupon_template(&t).await?;
-        self.template_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             after: audit::state(&t),
             ..self.audit_entry(

@@ -283,8 +283,6 @@ impl App {
                 StoreError::NotFound => category_not_found(),
                 other => on_conflict("another category")(other),
             })?;
-        // Bills read dishes from a cache (checkout.rs): they see this at once.
-        self.menu_cache.forget(actor.tenant_id);
         self.audit(AuditEntry {
             before,
             after: audit::state(&c),

@@ -299,7 +299,6 @@ impl TryFrom<CouponRow> for Coupon {
     }
 }
 
-/// The conflict that names why an `issued`-only change did not apply.
 /// A redemption that read the coupon back (`redeem_read_back`): redeemed now, with
 /// its template's name, or redeemed before by a retry of the same request.
 pub(crate) enum ReadBack {
@@ -312,6 +311,7 @@ pub(crate) enum ReadBack {
 /// (`LedgerStore::post`).
 pub(crate) const COUPON_CHANGED: &str = "coupon_changed";
 
+/// The conflict that names why an `issued`-only change did not apply.
 pub(crate) fn not_issued(status: &str) -> StoreError {
     StoreError::Conflict {
         what: match status {

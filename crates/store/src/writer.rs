@@ -108,18 +108,6 @@ impl<'c, DB: Database> Writer<'c, DB> {
         ticket.map(Ticket)
     }
 
-    /// The connection, unless the group this writer joined has failed.
-    fn try_connection(&mut self) -> Result<&mut DB::Connection> {
-        match self.held.as_mut() {
-            Some(Held::Alone(conn)) => Ok(conn),
-            Some(Held::Group { guard, .. }) => match guard.as_mut() {
-                Some(g) => Ok(&mut g.conn),
-                None => Err(lost("the group's transaction failed")),
-            },
-            None => Err(lost("the writer has finished")),
-        }
-    }
-
     /// Queues a statement without parameters whose result only needs to be success.
     fn queue_plain(&mut self, sql: &str) {
         let _ = self.stmt(sql);
@@ -203,6 +191,20 @@ type Abandon<DB> = fn(
     bool,
 ) -> futures_util::future::BoxFuture<'static, ()>;
 
+/// The connection a writer holds, unless the group it joined has failed or the writer
+/// has finished. (A free function over the field, so that `send` can stream from the
+/// connection while it stores rows in other fields.)
+fn connection<DB: Database>(held: &mut Option<Held<DB>>) -> Result<&mut DB::Connection> {
+    match held.as_mut() {
+        Some(Held::Alone(conn)) => Ok(conn),
+        Some(Held::Group { guard, .. }) => match guard.as_mut() {
+            Some(g) => Ok(&mut g.conn),
+            None => Err(lost("the group's transaction failed")),
+        },
+        None => Err(lost("the writer has finished")),
+    }
+}
+
 /// A database error for a write whose transaction ended under it.
 fn lost(why: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(why.to_string()))
@@ -235,6 +237,12 @@ impl<DB: Database> GroupCommit<DB> {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.posts.fetch_add(g.members as u64, Ordering::Relaxed);
         g.done.send_replace(Some(Ok(())));
+    }
+
+    /// Whether a group of `members` (this writer counted) commits now: no post waits
+    /// to join it, or it is full.
+    fn ends_with(&self, members: usize) -> bool {
+        self.waiting.load(Ordering::SeqCst) == 0 || members >= GROUP_MAX
     }
 
     /// Posts committed so far and the commits they took.
@@ -466,7 +474,7 @@ macro_rules! impl_send {
                 }
                 g.members += usize::from(member);
                 let mut done = g.done.subscribe();
-                if group.waiting.load(Ordering::SeqCst) > 0 && g.members < GROUP_MAX {
+                if !group.ends_with(g.members) {
                     drop(guard);
                     let outcome = done
                         .wait_for(Option::is_some)
@@ -588,19 +596,13 @@ macro_rules! impl_send {
                 let mut failed: Option<(usize, StoreError)> = None;
                 let mut current: Vec<<$db as Database>::Row> = Vec::new();
                 let mut done = 0usize;
-                // Field by field (the rows are stored while the connection streams).
-                let conn: &mut <$db as Database>::Connection = match self.held.as_mut() {
-                    Some(Held::Alone(conn)) => conn,
-                    Some(Held::Group { guard, .. }) => match guard.as_mut() {
-                        Some(g) => {
-                            // A `BEGIN` may run from here on.
-                            g.begun = true;
-                            &mut g.conn
-                        }
-                        None => return Err(lost("the group's transaction failed")),
-                    },
-                    None => return Err(lost("the writer has finished")),
-                };
+                if let Some(Held::Group { guard, .. }) = self.held.as_mut()
+                    && let Some(g) = guard.as_mut()
+                {
+                    // A `BEGIN` may run from here on.
+                    g.begun = true;
+                }
+                let conn: &mut <$db as Database>::Connection = connection(&mut self.held)?;
                 let mut results = if args.len() == 0 {
                     // No parameters (`BEGIN`, `COMMIT`): nothing to prepare.
                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(conn)
@@ -689,7 +691,7 @@ macro_rules! impl_send {
             /// plain sqlx way.
             pub(crate) async fn conn(&mut self) -> Result<&mut <$db as Database>::Connection> {
                 self.flush().await?;
-                self.try_connection()
+                connection(&mut self.held)
             }
 
             /// Rolls back (what is queued is dropped). Alone, errors are not reported:
@@ -731,7 +733,7 @@ macro_rules! impl_send {
                 let last = match &self.held {
                     Some(Held::Group { guard, group, .. }) => {
                         let members = guard.as_ref().map_or(0, |g| g.members);
-                        Some(group.waiting.load(Ordering::SeqCst) == 0 || members + 1 >= GROUP_MAX)
+                        Some(group.ends_with(members + 1))
                     }
                     _ => None,
                 };
