@@ -509,3 +509,81 @@ async fn concurrent_posts_share_commits_and_fail_alone() {
     let report = app.verify_ledger().await.unwrap();
     assert!(report.is_clean(), "{:#?}", report.violations);
 }
+
+/// SQLite's writer sends a post in one batch from what its last posts left (balances,
+/// the chain head), checked by every statement (crates/store/src/predictions.rs). A
+/// second process writing the same file makes those predictions wrong: here two stores
+/// on one file post in turn on the same cards, so each finds the other moved the
+/// balances and the head. Every post still lands once with the right balances, the
+/// wrong guesses are noticed and the posts made again, and the books verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_file_cannot_mislead_the_first() {
+    let w = world().await;
+    let (first, a) = (&w.app, &w.actor);
+    let path = w._dir.path().join("patron.db");
+    let other = patron_store::sqlite::SqliteStorage::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let second = App::new(
+        std::sync::Arc::new(other),
+        b"property-test-key-property-test-key".to_vec(),
+    );
+    let login = second
+        .login("prop", "owner", "correct horse battery", Some("main"))
+        .await
+        .unwrap();
+    let b = second.authenticate(&login.token).await.unwrap();
+    let card = w.cards[0];
+    let start = first
+        .card_view(a, card)
+        .await
+        .unwrap()
+        .balances
+        .money()
+        .fen();
+    let top_up = |yuan| TopUp {
+        amount: Money::from_yuan(yuan),
+        tender: Tender::Cash,
+        idempotency_key: key(),
+    };
+    let spend = |yuan| Spend {
+        amount: Money::from_yuan(yuan),
+        pin: None,
+        pin_token: None,
+        idempotency_key: key(),
+        memo: None,
+    };
+    let (g0, w0) = first.storage.guessing().expect("SQLite predicts");
+    for _ in 0..5 {
+        // Each app posts three times in a row (the last from what its own posts left),
+        // then the other app's next post finds its predictions stale.
+        first.top_up(a, card, &top_up(10)).await.unwrap();
+        first.spend(a, card, &spend(3)).await.unwrap();
+        first.top_up(a, card, &top_up(1)).await.unwrap();
+        second.top_up(&b, card, &top_up(7)).await.unwrap();
+        second.spend(&b, card, &spend(2)).await.unwrap();
+        second.top_up(&b, card, &top_up(1)).await.unwrap();
+    }
+    let end = second
+        .card_view(&b, card)
+        .await
+        .unwrap()
+        .balances
+        .money()
+        .fen();
+    assert_eq!(end - start, 5 * (10 - 3 + 1 + 7 - 2 + 1) * 100);
+    for (who, app, (g0, w0)) in [("first", first, (g0, w0)), ("second", &second, (0, 0))] {
+        let (g, w) = app.storage.guessing().unwrap();
+        let (guessed, wrong) = (g - g0, w - w0);
+        assert!(
+            wrong >= 4,
+            "{who}: the other's posts made {wrong} guesses wrong"
+        );
+        assert!(
+            guessed - wrong >= 5,
+            "{who}: {guessed} guessed, {wrong} wrong"
+        );
+    }
+    let report = first.verify_ledger().await.unwrap();
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}

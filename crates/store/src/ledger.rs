@@ -312,6 +312,13 @@ pub trait LedgerStore: Send + Sync {
         None
     }
 
+    /// Posts sent in one batch from the writer's predictions since the store opened,
+    /// and the predictions the database found wrong (those posts were made again the
+    /// ordinary way; predictions.rs). `None` where there are none (PostgreSQL).
+    fn guessing(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Posts a transaction (see the module doc). Errors: `Insufficient` when a balance
     /// would fall below its floor, `IdempotencyMismatch` when the key was used for another
     /// request, `AlreadyReversed`.

@@ -682,16 +682,75 @@ macro_rules! impl_ledger_storage {
             c: &$crate::ledger::CheckoutRecord,
             pg: bool,
             ticket: $crate::writer::Ticket,
-        ) -> Result<String> {
+        ) -> Result<(String, Option<i64>)> {
             let missing = || StoreError::Corrupt("the receipt counter answered nothing".into());
             if pg {
                 let (number,) = w.take::<(String,)>(ticket)?.into_iter().next().ok_or_else(missing)?;
-                return Ok(number);
+                return Ok((number, None));
             }
             let (n,) = w.take::<(i64,)>(ticket)?.into_iter().next().ok_or_else(missing)?;
             let number = receipt_number(c, n);
             insert_checkout(w, txn, c, &number).await?;
-            Ok(number)
+            Ok((number, Some(n)))
+        }
+
+        /// The writer's guess for a post (predictions.rs), if it can make one: not for an
+        /// account posted twice (noted postings) nor for a daily adjustment limit, which
+        /// reads under the head.
+        fn predict(
+            storage: &$ty,
+            txn: &TxnRecord,
+            changes: &[LedgerChange],
+            customer_side: &[(uuid::Uuid, &PostingSpec)],
+            store_side: &[(uuid::Uuid, &PostingSpec)],
+            checkout: Option<&$crate::ledger::CheckoutRecord>,
+            entry_count: usize,
+        ) -> Option<$crate::predictions::Guess> {
+            let p = storage.predictions()?;
+            if changes.iter().any(|c| matches!(c, LedgerChange::AdjustmentWithinLimit { .. })) {
+                return None;
+            }
+            let moves: Vec<$crate::predictions::Move> = customer_side
+                .iter()
+                .chain(store_side)
+                .map(|(id, p)| $crate::predictions::Move { account: *id, amount: p.amount, floor: p.floor })
+                .collect();
+            if moves.iter().map(|m| m.account).collect::<std::collections::BTreeSet<_>>().len() != moves.len() {
+                return None;
+            }
+            let mut p = p.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            p.guess(txn.tenant_id.0, &moves, entry_count > 0, checkout.map(|c| (c.store_id.0, c.business_date)))
+        }
+
+        /// Moves the balances of a guessed post (SQLite, one statement): each account
+        /// from the balance the guess gave it, else nothing (`GUESS_WRONG`). Appends
+        /// `(account, posting, balance after)` to `lines` in `moving`'s order.
+        async fn queue_guessed_balances<'c, 'p>(
+            w: &mut $crate::writer::Writer<'c, $db>,
+            txn: &TxnRecord,
+            moving: &[(uuid::Uuid, &'p PostingSpec)],
+            before: &[i64],
+            lines: &mut Vec<(uuid::Uuid, &'p PostingSpec, i64)>,
+        ) -> Result<()> {
+            if moving.is_empty() {
+                return Ok(());
+            }
+            let rows: Vec<(uuid::Uuid, &PostingSpec, i64, i64)> =
+                moving.iter().zip(before).map(|((id, p), b)| (*id, *p, *b, b + p.amount)).collect();
+            w.stmt("UPDATE ledger_accounts SET balance = v.b FROM (SELECT column1 AS id, column2 AS was, column3 AS b FROM (")
+                .push_values(&rows, |r, (id, _, was, after)| {
+                    r.push_bind(*id).push_bind(*was).push_bind(*after);
+                })
+                .sql(")) AS v WHERE ledger_accounts.tenant_id = ")
+                .push_bind(txn.tenant_id.0)
+                .sql(
+                    " AND ledger_accounts.id = v.id AND ledger_accounts.balance = v.was \
+                     AND (ledger_accounts.floor IS NULL OR v.b >= ledger_accounts.floor)",
+                )
+                .exec(Expect::Rows(rows.len() as u64, StoreError::Conflict { what: $crate::predictions::GUESS_WRONG }))
+                .await?;
+            lines.extend(rows.into_iter().map(|(id, p, _, after)| (id, p, after)));
+            Ok(())
         }
 
         async fn apply_checkout_change(
@@ -891,6 +950,36 @@ macro_rules! impl_ledger_storage {
                 postings: &[PostingSpec],
                 timeline: Option<&patron_domain::timeline::TimelineEvent>,
             ) -> Result<PostOutcome> {
+                // SQLite: first in one batch from the writer's predictions; when one was
+                // wrong (nothing changed), again reading what the post needs.
+                let guess = self.predictions().is_some();
+                match self.post_once(txn, changes, postings, timeline, guess).await {
+                    Err(StoreError::Conflict { what }) if what == $crate::predictions::GUESS_WRONG => {
+                        if let Some(p) = self.predictions() {
+                            p.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wrong();
+                        }
+                        self.post_once(txn, changes, postings, timeline, false).await
+                    }
+                    outcome => outcome,
+                }
+            }
+
+            fn forget_predictions(&self) {
+                if let Some(p) = self.predictions() {
+                    p.lock().unwrap_or_else(std::sync::PoisonError::into_inner).forget();
+                }
+            }
+
+            /// One attempt at a post; with `guess`, from the writer's predictions if it has
+            /// them (refused with `GUESS_WRONG` when one was wrong).
+            async fn post_once(
+                &self,
+                txn: &TxnRecord,
+                changes: &[LedgerChange],
+                postings: &[PostingSpec],
+                timeline: Option<&patron_domain::timeline::TimelineEvent>,
+                guess: bool,
+            ) -> Result<PostOutcome> {
                 let t = txn.tenant_id.0;
                 let pg = <Self as $crate::Storage>::backend(self) == $crate::Backend::Postgres;
                 // On SQLite the writer sends the statements below in two or three batches
@@ -911,7 +1000,8 @@ macro_rules! impl_ledger_storage {
                         .await?;
                 }
                 let txn_stmt = w.next_statement();
-                let body: Result<(Vec<EntryRecord>, Option<String>)> = async {
+                let mut guessed = false;
+                let body: Result<(Vec<EntryRecord>, Option<String>, $crate::predictions::Left)> = async {
                     // 1. Idempotency: the unique key of `ledger_txns` refuses a key seen
                     // before, and the original transaction answers instead (below, after
                     // the body). No lookup first: that would be one more statement on
@@ -1013,71 +1103,116 @@ macro_rules! impl_ledger_storage {
                         LedgerChange::Checkout(r) => Some(&**r),
                         _ => None,
                     });
-                    if pg && let Some(c) = checkout {
-                        // Numbered below, with the store's counter.
-                        insert_checkout(&mut w, txn, c, &txn.id.to_string()).await?;
-                    }
-                    // Balances: the customer's accounts, then the store's shared ones
-                    // (revenue, tenders), each group in one statement and in id order, then
-                    // the receipt counter and the chain head — one global order in which
-                    // every post takes its rows, so concurrent posts never deadlock, and
-                    // the rows every till of the store needs are taken last. SQLite sends
-                    // them all in one batch and finishes them after it; PostgreSQL one by
-                    // one, the customer's points lots moving before the store's rows.
-                    let customer = queue_balances(&mut w, txn, pg, &customer_side).await?;
-                    let customer = if pg {
-                        finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
+                    // The writer's predictions, when it has them all (SQLite; see
+                    // predictions.rs): then everything goes in one batch below.
+                    let guess = if guess {
+                        predict(self, txn, changes, &customer_side, &store_side, checkout, entry_count)
+                    } else {
+                        None
+                    };
+                    guessed = guess.is_some();
+                    let mut counted: Option<i64> = None;
+                    let (checkout_number, (end_seq, mut prev)) = if let Some(g) = guess {
+                        let moving: Vec<(uuid::Uuid, &PostingSpec)> = customer_side.iter().chain(&store_side).copied().collect();
+                        queue_guessed_balances(&mut w, txn, &moving, &g.balances, &mut lines).await?;
                         apply_lots(&mut w, txn, &lines).await?;
-                        None
+                        let number = match (checkout, g.counter) {
+                            (Some(c), Some(n)) => {
+                                w.stmt(
+                                    "UPDATE receipt_counters SET n = $4 WHERE tenant_id = $1 AND store_id = $2 \
+                                     AND business_date = $3 AND n = $5",
+                                )
+                                .bind(t)
+                                .bind(c.store_id.0)
+                                .bind(c.business_date)
+                                .bind(n + 1)
+                                .bind(n)
+                                .exec(Expect::Rows(1, StoreError::Conflict { what: $crate::predictions::GUESS_WRONG }))
+                                .await?;
+                                counted = Some(n + 1);
+                                let number = receipt_number(c, n + 1);
+                                insert_checkout(&mut w, txn, c, &number).await?;
+                                Some(number)
+                            }
+                            _ => None,
+                        };
+                        let head = match g.head {
+                            Some((seq, hash)) => (seq + entry_count as i64, hash),
+                            None => (0, String::new()),
+                        };
+                        (number, head)
                     } else {
-                        Some(customer)
-                    };
-                    let store = queue_balances(&mut w, txn, pg, &store_side).await?;
-                    let number = match checkout {
-                        Some(c) => Some(queue_number(&mut w, txn, c, pg).await?),
-                        None => None,
-                    };
-                    // 4. The hash chain: take the tenant's head (this row serialises posts
-                    //    of one tenant, so it is taken last), append, move the head. One
-                    //    statement creates or advances the head and returns the hash to
-                    //    chain from; a post without entries (card changes only) leaves the
-                    //    head alone.
-                    let head = if entry_count == 0 {
-                        None
-                    } else {
-                        Some(
-                            w.stmt(
-                                "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
-                                 ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq + excluded.seq RETURNING seq, hash",
+                        if pg && let Some(c) = checkout {
+                            // Numbered below, with the store's counter.
+                            insert_checkout(&mut w, txn, c, &txn.id.to_string()).await?;
+                        }
+                        // Balances: the customer's accounts, then the store's shared ones
+                        // (revenue, tenders), each group in one statement and in id order, then
+                        // the receipt counter and the chain head — one global order in which
+                        // every post takes its rows, so concurrent posts never deadlock, and
+                        // the rows every till of the store needs are taken last. SQLite sends
+                        // them all in one batch and finishes them after it; PostgreSQL one by
+                        // one, the customer's points lots moving before the store's rows.
+                        let customer = queue_balances(&mut w, txn, pg, &customer_side).await?;
+                        let customer = if pg {
+                            finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
+                            apply_lots(&mut w, txn, &lines).await?;
+                            None
+                        } else {
+                            Some(customer)
+                        };
+                        let store = queue_balances(&mut w, txn, pg, &store_side).await?;
+                        let number = match checkout {
+                            Some(c) => Some(queue_number(&mut w, txn, c, pg).await?),
+                            None => None,
+                        };
+                        // 4. The hash chain: take the tenant's head (this row serialises posts
+                        //    of one tenant, so it is taken last), append, move the head. One
+                        //    statement creates or advances the head and returns the hash to
+                        //    chain from; a post without entries (card changes only) leaves the
+                        //    head alone.
+                        let head = if entry_count == 0 {
+                            None
+                        } else {
+                            Some(
+                                w.stmt(
+                                    "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, $2, $3) \
+                                     ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq + excluded.seq RETURNING seq, hash",
+                                )
+                                .bind(t)
+                                .bind(entry_count as i64)
+                                .bind(GENESIS_HASH)
+                                .rows()
+                                .await?,
                             )
-                            .bind(t)
-                            .bind(entry_count as i64)
-                            .bind(GENESIS_HASH)
-                            .rows()
-                            .await?,
-                        )
-                    };
-                    w.flush().await?;
-                    if let Some(customer) = customer {
-                        finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
-                    }
-                    finish_balances(&mut w, txn, &store_side, store, &mut lines).await?;
-                    if !pg {
-                        // Points lots move with the points (see `LotRule`); only
-                        // customer-side accounts hold lots.
-                        apply_lots(&mut w, txn, &lines).await?;
-                    }
-                    let checkout_number = match (checkout, number) {
-                        (Some(c), Some(ticket)) => Some(finish_number(&mut w, txn, c, pg, ticket).await?),
-                        _ => None,
-                    };
-                    let (end_seq, mut prev): (i64, String) = match head {
-                        Some(ticket) => w
-                            .take(ticket)?
-                            .into_iter()
-                            .next()
-                            .ok_or_else(|| StoreError::Corrupt("the chain head answered nothing".into()))?,
-                        None => (0, String::new()),
+                        };
+                        w.flush().await?;
+                        if let Some(customer) = customer {
+                            finish_balances(&mut w, txn, &customer_side, customer, &mut lines).await?;
+                        }
+                        finish_balances(&mut w, txn, &store_side, store, &mut lines).await?;
+                        if !pg {
+                            // Points lots move with the points (see `LotRule`); only
+                            // customer-side accounts hold lots.
+                            apply_lots(&mut w, txn, &lines).await?;
+                        }
+                        let checkout_number = match (checkout, number) {
+                            (Some(c), Some(ticket)) => {
+                                let (number, n) = finish_number(&mut w, txn, c, pg, ticket).await?;
+                                counted = n;
+                                Some(number)
+                            }
+                            _ => None,
+                        };
+                        let head: (i64, String) = match head {
+                            Some(ticket) => w
+                                .take(ticket)?
+                                .into_iter()
+                                .next()
+                                .ok_or_else(|| StoreError::Corrupt("the chain head answered nothing".into()))?,
+                            None => (0, String::new()),
+                        };
+                        (checkout_number, head)
                     };
                     // Daily adjustment limits: read after taking the head, so every
                     // adjustment of the tenant that committed before is counted and none
@@ -1104,7 +1239,9 @@ macro_rules! impl_ledger_storage {
                             }
                         }
                     }
-                    let mut seq = end_seq - lines.len() as i64;
+                    let start_seq = end_seq - lines.len() as i64;
+                    let start_hash = prev.clone();
+                    let mut seq = start_seq;
                     let mut entries = Vec::with_capacity(lines.len());
                     for (account_id, p, balance_after) in lines {
                         let (unit, amount) = (p.key.kind.unit(), p.amount);
@@ -1176,7 +1313,17 @@ macro_rules! impl_ledger_storage {
                             })
                             .exec(Expect::Any)
                             .await?;
-                        if !pg {
+                        if guessed {
+                            // The head moves only from where the guess had it.
+                            w.stmt("UPDATE ledger_heads SET seq = $2, hash = $3 WHERE tenant_id = $1 AND seq = $4 AND hash = $5")
+                                .bind(t)
+                                .bind(end_seq)
+                                .bind(prev.clone())
+                                .bind(start_seq)
+                                .bind(start_hash)
+                                .exec(Expect::Rows(1, StoreError::Conflict { what: $crate::predictions::GUESS_WRONG }))
+                                .await?;
+                        } else if !pg {
                             w.stmt("UPDATE ledger_heads SET hash = $2 WHERE tenant_id = $1")
                                 .bind(t)
                                 .bind(prev.clone())
@@ -1184,13 +1331,33 @@ macro_rules! impl_ledger_storage {
                                 .await?;
                         }
                     }
+                    // What the next post of this writer will find (the last line of an
+                    // account has its final balance).
+                    let left = $crate::predictions::Left {
+                        tenant: t,
+                        balances: entries.iter().map(|e| (e.account_id, e.balance_after)).collect(),
+                        head: (!entries.is_empty()).then(|| (end_seq, prev)),
+                        counter: checkout.zip(counted).map(|(c, n)| (c.store_id.0, c.business_date, n)),
+                    };
                     // Sent with `COMMIT` (SQLite), by `w.commit()` below.
-                    Ok((entries, checkout_number))
+                    Ok((entries, checkout_number, left))
                 }
                 .await;
                 match body {
-                    Ok((entries, checkout_number)) => {
-                        w.commit().await?;
+                    Ok((entries, checkout_number, left)) => {
+                        // Learnt before the commit, while this post still holds the writer:
+                        // the next post may be the group's next member. If the commit
+                        // fails, the next post's statements find out and it posts again.
+                        if let Some(p) = self.predictions() {
+                            p.lock().unwrap_or_else(std::sync::PoisonError::into_inner).learn(left);
+                        }
+                        if let Err(e) = w.commit().await {
+                            self.forget_predictions();
+                            // Nothing of a guessed post stayed: made again the ordinary
+                            // way, it gets the answer the statements sent one by one give
+                            // (a key used before, a closed day…).
+                            return Err(if guessed { StoreError::Conflict { what: $crate::predictions::GUESS_WRONG } } else { e });
+                        }
                         Ok(PostOutcome::Posted { entries, checkout_number })
                     }
                     // The key was used before (a retry, or a concurrent request with the
@@ -1238,6 +1405,10 @@ macro_rules! impl_ledger_storage {
         impl LedgerStore for $ty {
             fn commit_sharing(&self) -> Option<(u64, u64)> {
                 self.commit_sharing_now()
+            }
+
+            fn guessing(&self) -> Option<(u64, u64)> {
+                self.predictions().map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner).counts())
             }
 
             /// Runs in a task of its own, so a caller that goes away (a cancelled

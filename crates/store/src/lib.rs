@@ -23,6 +23,7 @@ pub mod loyalty;
 mod loyalty_shared;
 pub mod menu;
 mod menu_shared;
+mod predictions;
 mod read_pool;
 mod rows;
 pub mod settlement;

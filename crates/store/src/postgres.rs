@@ -56,6 +56,10 @@ impl PgStorage {
     fn commit_sharing_now(&self) -> Option<(u64, u64)> {
         None
     }
+    /// None: PostgreSQL has many writers, so none knows what the others left.
+    fn predictions(&self) -> Option<&std::sync::Mutex<crate::predictions::Predictions>> {
+        None
+    }
     /// A ledger post's writer: a transaction of its own (the server groups commits).
     async fn post_writer(&self) -> crate::Result<crate::writer::Writer<'static, sqlx::Postgres>> {
         crate::writer::Writer::<sqlx::Postgres>::begin(&self.pool).await

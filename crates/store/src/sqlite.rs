@@ -16,6 +16,9 @@ pub struct SqliteStorage {
     write: SqlitePool,
     /// Ledger posts waiting for the writer share its commits (writer.rs).
     group: std::sync::Arc<crate::writer::GroupCommit<sqlx::Sqlite>>,
+    /// What the writer's last posts left, so the next can post in one batch
+    /// (predictions.rs).
+    predictions: std::sync::Arc<std::sync::Mutex<crate::predictions::Predictions>>,
     /// The checkpointer runs while any clone of this storage lives.
     _alive: std::sync::Arc<()>,
 }
@@ -128,6 +131,7 @@ impl SqliteStorage {
             read,
             write,
             group: Default::default(),
+            predictions: Default::default(),
             _alive: alive,
         })
     }
@@ -140,6 +144,9 @@ impl SqliteStorage {
     }
     fn commit_sharing_now(&self) -> Option<(u64, u64)> {
         Some(self.group.sharing())
+    }
+    fn predictions(&self) -> Option<&std::sync::Mutex<crate::predictions::Predictions>> {
+        Some(&self.predictions)
     }
     /// A ledger post's writer: joins the group of posts sharing the next commit.
     async fn post_writer(&self) -> crate::Result<crate::writer::Writer<'static, sqlx::Sqlite>> {

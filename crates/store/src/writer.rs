@@ -12,6 +12,8 @@
 //! [`Expect`]ation (a row count, or an error to raise), judged in order when its result
 //! arrives, so a batch behaves exactly as the statements sent one by one: the first
 //! statement that fails decides the error, and the transaction is rolled back at once.
+//! On SQLite a statement expecting a row count is followed by a guard (`guard`) that
+//! stops the batch when the count is wrong, so `COMMIT` can travel in the same batch.
 //! `BEGIN` travels in the first batch and `COMMIT` in the last.
 //!
 //! SQLite runs a batch as one prepared query holding several statements (sqlx's SQLite
@@ -385,6 +387,17 @@ fn renumber(sql: &str, base: usize, out: &mut String) {
     out.push_str(rest);
 }
 
+/// The statement queued after one that expects `n` rows, in a batch: it fails when the
+/// statement before it changed another number of rows (`changes()`; `json` refuses the
+/// text), which stops the batch there, so nothing after it runs — not a `RELEASE` or a
+/// `COMMIT` — and the writer answers with the expectation's error, judged first. A
+/// batch thus behaves as its statements sent one by one, each judged before the next.
+fn guard(n: u64) -> String {
+    format!(
+        "SELECT CASE changes() WHEN {n} THEN 0 ELSE json(changes() || ' rows changed, not {n}') END"
+    )
+}
+
 /// The backend-specific half: sending what was written. Both backends offer the same
 /// methods, so the store's shared SQL (instantiated per backend by macros) calls them
 /// alike.
@@ -528,7 +541,15 @@ macro_rules! impl_send {
             /// Queues the statement (SQLite) or sends it (PostgreSQL); its row count is
             /// judged against `expect` when its result arrives.
             pub(crate) async fn exec(self, expect: Expect) -> Result<()> {
+                let guarded = match &expect {
+                    Expect::Rows(n, _) if Writer::<$db>::batched() => Some(*n),
+                    _ => None,
+                };
                 self.w.enqueue(expect, false);
+                if let Some(n) = guarded {
+                    // Stops the batch right there when the count is wrong (see `guard`).
+                    self.w.queue_plain(&guard(n));
+                }
                 if !Writer::<$db>::batched() {
                     self.w.flush().await?;
                 }
@@ -717,19 +738,11 @@ macro_rules! impl_send {
                 }
             }
 
-            /// Sends what is queued and commits: `COMMIT` goes with the last batch,
-            /// unless a statement in it has an expectation to judge first (`COMMIT`
-            /// would run before the judgement). Grouped, the savepoint is released
-            /// instead, and the group committed by this writer or a later one; either
-            /// way this answers once the commit is done.
+            /// Sends what is queued and commits: `COMMIT` goes with the last batch (a
+            /// failed expectation stops the batch before it: see `guard`). Grouped, the
+            /// savepoint is released instead, and the group committed by this writer or
+            /// a later one; either way this answers once the commit is done.
             pub(crate) async fn commit(mut self) -> Result<()> {
-                if self
-                    .queued
-                    .iter()
-                    .any(|q| matches!(q.expect, Expect::Rows(..)))
-                {
-                    self.flush().await?;
-                }
                 let last = match &self.held {
                     Some(Held::Group { guard, group, .. }) => {
                         let members = guard.as_ref().map_or(0, |g| g.members);

@@ -13,8 +13,8 @@
 
 use super::bench_all::{BenchRow, Unit};
 use super::bench_ledger::{
-    BarePool, Cell, load_average, measure, ms, on_path, per_op, print_table, run_pgbench,
-    sharing_note, written_note,
+    BarePool, Cell, WriterCounts, load_average, measure, ms, on_path, per_op, print_table,
+    run_pgbench, sharing_note, written_note,
 };
 use crate::config::{open_app, redact};
 use anyhow::{Context, bail, ensure};
@@ -601,7 +601,7 @@ pub(crate) async fn run_rows(
         let before = bare.xact_commit().await;
         let f = Arc::clone(&fx);
         let w0 = bare.written().await;
-        let s0 = fx.app.storage.commit_sharing();
+        let s0 = WriterCounts::now(&fx.app);
         let cell = measure(clients, dur, move |i| {
             let f = Arc::clone(&f);
             async move { f.checkout(i).await }
@@ -612,7 +612,7 @@ pub(crate) async fn run_rows(
             "checkout",
             clients,
             s0,
-            fx.app.storage.commit_sharing(),
+            WriterCounts::now(&fx.app),
         ));
         if let (Some(a), Some(b)) = (before, bare.xact_commit().await)
             && clients == 1

@@ -517,7 +517,7 @@ pub(crate) async fn run_rows(
             let before = bare.xact_commit().await;
             let f = Arc::clone(&fx);
             let w0 = bare.written().await;
-            let s0 = fx.app.storage.commit_sharing();
+            let s0 = WriterCounts::now(&fx.app);
             let cell = measure(clients, dur, move |i| {
                 let f = Arc::clone(&f);
                 async move {
@@ -531,7 +531,7 @@ pub(crate) async fn run_rows(
                 &format!("{}{tag}", op.label()),
                 clients,
                 s0,
-                fx.app.storage.commit_sharing(),
+                WriterCounts::now(&fx.app),
             ));
             if let (Some(a), Some(b)) = (before, bare.xact_commit().await)
                 && clients == 1
@@ -724,18 +724,43 @@ pub(crate) fn per_op(before: Option<u64>, after: Option<u64>, cell: &Cell) -> Op
 
 /// The note on SQLite's shared commits during one cell: how many posts each commit took
 /// (crates/store/src/writer.rs). `None` where the database groups commits itself.
+/// SQLite's writer counters at one moment: posts and the commits they took, posts sent
+/// from its predictions and the predictions found wrong (`LedgerStore`).
+#[derive(Clone, Copy)]
+pub(crate) struct WriterCounts {
+    sharing: Option<(u64, u64)>,
+    guessing: Option<(u64, u64)>,
+}
+
+impl WriterCounts {
+    pub(crate) fn now(app: &App) -> Self {
+        WriterCounts {
+            sharing: app.storage.commit_sharing(),
+            guessing: app.storage.guessing(),
+        }
+    }
+}
+
 pub(crate) fn sharing_note(
     what: &str,
     clients: usize,
-    before: Option<(u64, u64)>,
-    after: Option<(u64, u64)>,
+    before: WriterCounts,
+    after: WriterCounts,
 ) -> Option<String> {
-    let ((p0, c0), (p1, c1)) = (before?, after?);
+    let ((p0, c0), (p1, c1)) = (before.sharing?, after.sharing?);
     let (posts, commits) = (p1.saturating_sub(p0), c1.saturating_sub(c0));
+    let guessed = match (before.guessing, after.guessing) {
+        (Some((g0, w0)), Some((g1, w1))) => format!(
+            "; {} sent in one batch from the writer's predictions, {} of those found wrong and made again",
+            g1.saturating_sub(g0),
+            w1.saturating_sub(w0)
+        ),
+        _ => String::new(),
+    };
     (commits > 0).then(|| {
         format!(
             "{what}, {}: {posts} posts took {commits} commits ({:.1} posts per commit: posts waiting for \
-             SQLite's writer share one)",
+             SQLite's writer share one){guessed}",
             clients_label(clients, "client"),
             posts as f64 / commits as f64
         )
