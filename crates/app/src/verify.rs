@@ -1,5 +1,6 @@
 //! `patron verify`: recompute every balance from the entries, check that every
-//! transaction balances, and that each tenant's hash chain is intact.
+//! transaction balances, and that each tenant's hash chain is intact; also that points
+//! lots and the monthly growth totals agree with what they summarise.
 
 use crate::{App, AppError};
 use patron_domain::ids::TenantId;
@@ -154,6 +155,14 @@ impl App {
                     tenant, a.id, a.balance, lots
                 ));
             }
+        }
+        // The monthly growth totals the level checks read must be their visits' sums.
+        for (customer, month, kept, actual) in s.growth_months_off(tenant).await? {
+            report.violations.push(format!(
+                "tenant {tenant}: customer {} keeps a growth of {kept} for {} but its visits sum to {actual}",
+                customer.0,
+                month.format("%Y-%m")
+            ));
         }
         let mut unbalanced: Vec<_> = txn_sums.iter().filter(|(_, v)| **v != 0).collect();
         unbalanced.sort_by_key(|((id, _), _)| *id);

@@ -124,6 +124,14 @@ pub struct JobRun {
 
 #[async_trait]
 pub trait LoyaltyStore: Send + Sync {
+    /// Customers and months whose kept growth total (`customer_growth_months`, kept by
+    /// triggers) differs from their visits': (customer, month's first day, kept,
+    /// visits'). Empty when the totals are right (`patron verify`).
+    async fn growth_months_off(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<(CustomerId, chrono::NaiveDate, i64, i64)>>;
+
     /// Sum of the growth of the customer's visits that were not reversed, from `from`
     /// (local date, inclusive; None = lifetime).
     async fn growth(

@@ -6,6 +6,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use patron_domain::ids::{CardId, CustomerId, StaffId, StoreId, TenantId};
 use uuid::Uuid;
 
+/// The first day of `day`'s month and of the next: the key of `customer_growth_months`.
+pub(crate) fn month_of(day: chrono::NaiveDate) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    use chrono::Datelike;
+    let first = day.with_day(1).expect("every month has a first day");
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(chrono::NaiveDate::MAX);
+    (first, next)
+}
+
 pub(crate) const VISIT_COLS: &str = "tenant_id, id, customer_id, card_id, store_id, staff_id, txn_id, source, occurred_at, local_date, amount, growth, reversed_at";
 pub(crate) const LEVEL_COLS: &str = "tenant_id, id, customer_id, from_level, to_level, reason, growth, explanation, explanation_en, staff_id, occurred_at";
 pub(crate) const LOT_COLS: &str =
@@ -150,14 +160,48 @@ macro_rules! impl_loyalty_storage {
 
         #[async_trait::async_trait]
         impl LoyaltyStore for $ty {
+            async fn growth_months_off(&self, tenant: TenantId) -> Result<Vec<(CustomerId, NaiveDate, i64, i64)>> {
+                let month = match <Self as $crate::Storage>::backend(self) {
+                    $crate::Backend::Postgres => "date_trunc('month', local_date)::date",
+                    $crate::Backend::Sqlite => "substr(local_date, 1, 7) || '-01'",
+                };
+                let sql = format!(
+                    "SELECT customer_id, month, CAST(SUM(kept) AS BIGINT), CAST(SUM(actual) AS BIGINT) FROM ( \
+                     SELECT customer_id, month, growth AS kept, 0 AS actual FROM customer_growth_months WHERE tenant_id = $1 \
+                     UNION ALL SELECT customer_id, {month} AS month, 0 AS kept, growth AS actual FROM visits \
+                     WHERE tenant_id = $1 AND reversed_at IS NULL AND customer_id IS NOT NULL) AS g \
+                     GROUP BY customer_id, month HAVING SUM(kept) <> SUM(actual) ORDER BY customer_id, month"
+                );
+                let rows: Vec<(uuid::Uuid, NaiveDate, i64, i64)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).fetch_all(self.reader()).await?;
+                Ok(rows.into_iter().map(|(c, m, k, a)| (CustomerId(c), m, k, a)).collect())
+            }
+
+            /// From the monthly totals the triggers on `visits` keep (migration 0011):
+            /// the months after `from`'s, plus `from`'s own month from its visits.
             async fn growth(&self, tenant: TenantId, customer: CustomerId, from: Option<NaiveDate>) -> Result<i64> {
+                let Some(from) = from else {
+                    let n: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(SUM(growth) AS BIGINT) FROM customer_growth_months WHERE tenant_id = $1 AND customer_id = $2",
+                    )
+                    .bind(tenant.0)
+                    .bind(customer.0)
+                    .fetch_one(self.reader())
+                    .await?;
+                    return Ok(n.unwrap_or(0));
+                };
+                let (month, next) = $crate::loyalty_shared::month_of(from);
                 let n: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(SUM(growth) AS BIGINT) FROM visits WHERE tenant_id = $1 AND customer_id = $2 \
-                     AND reversed_at IS NULL AND ($3 IS NULL OR local_date >= $3)",
+                    "SELECT CAST(COALESCE((SELECT SUM(growth) FROM customer_growth_months \
+                     WHERE tenant_id = $1 AND customer_id = $2 AND month > $4), 0) \
+                     + COALESCE((SELECT SUM(growth) FROM visits WHERE tenant_id = $1 AND customer_id = $2 \
+                     AND reversed_at IS NULL AND local_date >= $3 AND local_date < $5), 0) AS BIGINT)",
                 )
                 .bind(tenant.0)
                 .bind(customer.0)
                 .bind(from)
+                .bind(month)
+                .bind(next)
                 .fetch_one(self.reader())
                 .await?;
                 Ok(n.unwrap_or(0))

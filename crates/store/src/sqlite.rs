@@ -236,6 +236,112 @@ mod analytics_impl {
 mod tests {
     use super::*;
 
+    /// The monthly growth totals the triggers keep (migration 0011) follow every kind of
+    /// write to `visits` (insert, reversal, refund, a merge's move, delete), and
+    /// `growth` from them equals the plain sum over the visits, for windows starting
+    /// mid-month, on a month's first day and at none.
+    #[tokio::test]
+    async fn growth_from_monthly_totals_equals_the_visits_sum() {
+        use crate::loyalty::LoyaltyStore;
+        use chrono::NaiveDate;
+        use patron_domain::ids::{CustomerId, TenantId};
+        let dir = std::env::temp_dir().join(format!("patron-growth-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = SqliteStorage::open(dir.join("g.db").to_str().unwrap())
+            .await
+            .unwrap();
+        crate::Storage::migrate(&s).await.unwrap();
+        // Visits only: no tenant or customer rows behind them.
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(s.writer())
+            .await
+            .unwrap();
+        let (t, c, dup) = (
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+        );
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let visit = |id: u128, customer: uuid::Uuid, on: NaiveDate, growth: i64| {
+            let w = s.writer().clone();
+            async move {
+                sqlx::query(
+                    "INSERT INTO visits (tenant_id, id, customer_id, source, occurred_at, local_date, amount, growth) \
+                     VALUES ($1, $2, $3, 'purchase', '2026-01-01T00:00:00Z', $4, $5, $5)",
+                )
+                .bind(t)
+                .bind(uuid::Uuid::from_u128(id))
+                .bind(customer)
+                .bind(on)
+                .bind(growth)
+                .execute(&w)
+                .await
+                .unwrap();
+            }
+        };
+        visit(1, c, day(2025, 11, 10), 100).await;
+        visit(2, c, day(2025, 11, 24), 10).await;
+        visit(3, c, day(2025, 11, 30), 1).await;
+        visit(4, c, day(2025, 12, 1), 1000).await;
+        visit(5, c, day(2026, 3, 5), 5).await;
+        visit(6, c, day(2026, 11, 24), 7).await;
+        visit(7, dup, day(2025, 12, 2), 50_000).await;
+        for sql in [
+            "UPDATE visits SET reversed_at = '2026-03-06T00:00:00Z' WHERE id = $1",
+            "UPDATE visits SET growth = growth - 4 WHERE id = $2",
+            "UPDATE visits SET customer_id = $4 WHERE customer_id = $3",
+            "DELETE FROM visits WHERE id = $5",
+        ] {
+            sqlx::query(sql)
+                .bind(uuid::Uuid::from_u128(5))
+                .bind(uuid::Uuid::from_u128(6))
+                .bind(dup)
+                .bind(c)
+                .bind(uuid::Uuid::from_u128(3))
+                .execute(s.writer())
+                .await
+                .unwrap();
+        }
+        let plain = |from: Option<NaiveDate>| {
+            let w = s.writer().clone();
+            async move {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "SELECT SUM(growth) FROM visits WHERE tenant_id = $1 AND customer_id = $2 \
+                     AND reversed_at IS NULL AND ($3 IS NULL OR local_date >= $3)",
+                )
+                .bind(t)
+                .bind(c)
+                .bind(from)
+                .fetch_one(&w)
+                .await
+                .unwrap();
+                n.unwrap_or(0)
+            }
+        };
+        for from in [
+            None,
+            Some(day(2025, 11, 1)),
+            Some(day(2025, 11, 11)),
+            Some(day(2025, 11, 24)),
+            Some(day(2025, 12, 1)),
+            Some(day(2025, 12, 2)),
+            Some(day(2026, 11, 25)),
+        ] {
+            let kept = s.growth(TenantId(t), CustomerId(c), from).await.unwrap();
+            assert_eq!(kept, plain(from).await, "from {from:?}");
+        }
+        assert_eq!(
+            s.growth(TenantId(t), CustomerId(c), None).await.unwrap(),
+            100 + 10 + 1000 + 3 + 50_000
+        );
+        assert_eq!(
+            s.growth(TenantId(t), CustomerId(dup), None).await.unwrap(),
+            0
+        );
+        assert!(s.growth_months_off(TenantId(t)).await.unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     /// In WAL mode only a checkpoint moves pages into the database file: it grows
     /// while the writer stays below its own threshold, so the checkpointer did it.
     #[tokio::test]
