@@ -33,5 +33,10 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER visits_growth_months AFTER INSERT OR DELETE OR UPDATE OF tenant_id, customer_id, local_date, growth, reversed_at
-ON visits FOR EACH ROW EXECUTE FUNCTION visits_growth_months();
+-- Deferred to the commit: a month's row is then taken after every other row the
+-- transaction takes (a bill's coupon, a reversal's coupons, the chain head), so two
+-- transactions touching one customer cannot each hold what the other waits for. Fired
+-- in the middle of a post, it deadlocked a checkout redeeming a coupon against a
+-- reversal voiding one (the reliability test).
+CREATE CONSTRAINT TRIGGER visits_growth_months AFTER INSERT OR DELETE OR UPDATE OF tenant_id, customer_id, local_date, growth, reversed_at
+ON visits DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION visits_growth_months();
